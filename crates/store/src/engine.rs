@@ -1,0 +1,230 @@
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+
+use crate::{Result, StoreError};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database engine a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine's name as users write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+/// A handle on the Punchr database. Cheap to clone; clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl Store {
+    /// Opens the database at `location` and applies the embedded migrations.
+    ///
+    /// `location` is a `postgres://` (or `postgresql://`) URL, a `sqlite:` URL, or the path of a
+    /// SQLite file, which is created if missing (its directory must exist).
+    pub async fn open(location: &str) -> Result<Store> {
+        let store = Self::connect(location).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without applying migrations.
+    pub async fn connect(location: &str) -> Result<Store> {
+        install_default_drivers();
+        let (engine, url) = resolve_location(location)?;
+        let connect_error = |source| StoreError::Connect {
+            location: redact_password(location),
+            source,
+        };
+        // A pool retries failed connections until its timeout; one plain connection first turns
+        // a wrong password or a file that is no database into an immediate, precise error.
+        let mut probe = AnyConnection::connect(&url).await.map_err(connect_error)?;
+        if engine == Engine::Sqlite {
+            probe
+                .execute(SQLITE_PRAGMAS)
+                .await
+                .map_err(connect_error)?;
+        }
+        probe.close().await.map_err(connect_error)?;
+        let pool = pool_options(engine)
+            .connect(&url)
+            .await
+            .map_err(connect_error)?;
+        Ok(Store { pool, engine })
+    }
+
+    /// Applies the migrations embedded in this binary that the database lacks.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The engine this store runs on.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The connection pool, for read-only queries of other crates (reports, dashboards).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection; waits for the ones in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// WAL lets readers work beside the writer; NORMAL sync is durable across application crashes;
+/// foreign keys are off by default in SQLite; writers wait for each other instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+fn pool_options(engine: Engine) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+    match engine {
+        // SQLite serialises writers anyway; a few connections let readers run beside one writer.
+        Engine::Sqlite => options.max_connections(4).after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Ok(())
+            })
+        }),
+        Engine::Postgres => options.max_connections(16),
+    }
+}
+
+/// Turns what the user gave into an engine and a URL sqlx understands.
+fn resolve_location(location: &str) -> Result<(Engine, String)> {
+    let invalid = |reason: &str| StoreError::InvalidLocation {
+        location: redact_password(location),
+        reason: reason.to_owned(),
+    };
+    if location.trim().is_empty() {
+        return Err(invalid(
+            "empty; give a SQLite file path or a postgres:// URL",
+        ));
+    }
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        return Ok((Engine::Postgres, location.to_owned()));
+    }
+    if location.starts_with("sqlite:") {
+        return Ok((Engine::Sqlite, location.to_owned()));
+    }
+    if location.contains("://") {
+        return Err(invalid(
+            "unknown scheme; give a SQLite file path or a postgres:// URL",
+        ));
+    }
+    let path = Path::new(location);
+    if path.is_dir() {
+        return Err(invalid("is a directory; give the path of a SQLite file"));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
+        if !parent.is_dir() {
+            return Err(invalid(&format!(
+                "directory {} does not exist; create it first",
+                parent.display()
+            )));
+        }
+    }
+    Ok((
+        Engine::Sqlite,
+        format!("sqlite://{}?mode=rwc", percent_encode_path(location)),
+    ))
+}
+
+/// Escapes the characters that would end or change the path part of a URL.
+fn percent_encode_path(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => encoded.push_str("%25"),
+            '?' => encoded.push_str("%3F"),
+            '#' => encoded.push_str("%23"),
+            ' ' => encoded.push_str("%20"),
+            _ => encoded.push(c),
+        }
+    }
+    encoded
+}
+
+/// The location with any password replaced, fit for logs and error messages.
+pub(crate) fn redact_password(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return location.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => location.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_select_postgres() {
+        let (engine, url) = resolve_location("postgres://u:p@localhost:5432/db").unwrap();
+        assert_eq!(engine, Engine::Postgres);
+        assert_eq!(url, "postgres://u:p@localhost:5432/db");
+    }
+
+    #[test]
+    fn plain_paths_select_sqlite_and_are_escaped() {
+        let (engine, url) = resolve_location("punchr db?.sqlite").unwrap();
+        assert_eq!(engine, Engine::Sqlite);
+        assert_eq!(url, "sqlite://punchr%20db%3F.sqlite?mode=rwc");
+    }
+
+    #[test]
+    fn bad_locations_say_what_to_do() {
+        let missing_dir = resolve_location("/no/such/dir/punchr.sqlite").unwrap_err();
+        assert!(missing_dir.to_string().contains("does not exist"), "{missing_dir}");
+        let scheme = resolve_location("mysql://localhost/db").unwrap_err();
+        assert!(scheme.to_string().contains("unknown scheme"), "{scheme}");
+        let empty = resolve_location(" ").unwrap_err();
+        assert!(empty.to_string().contains("empty"), "{empty}");
+        let dir = resolve_location("/tmp").unwrap_err();
+        assert!(dir.to_string().contains("directory"), "{dir}");
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_password("postgres://punchr:secret@db:5432/punchr"),
+            "postgres://punchr:***@db:5432/punchr"
+        );
+        assert_eq!(redact_password("punchr.sqlite"), "punchr.sqlite");
+        let err = resolve_location("mysql://root:hunter2@db/x").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,40 @@
+//! Punchr's storage layer: one schema and one behaviour on two engines.
+//!
+//! Every Punchr service that touches the database (the server, the honeypot, the report) goes
+//! through [`Store`]. It runs on **SQLite** (embedded, the default: give it a file path; nothing to
+//! install) or on **PostgreSQL** (give it a `postgres://` URL) for campaigns that outgrow one file.
+//! Both engines get the same tables from migrations embedded in the binary and applied by
+//! [`Store::open`], and the same queries through sqlx's `Any` driver, so a test that passes on one
+//! engine must pass on the other (the test suite runs every storage test on both).
+//!
+//! The types that matter most:
+//! - [`Store`]: open a database, manage API keys, peers and client hosts, record what the honeypot
+//!   saw, and write hole punch results;
+//! - [`NewHolePunchResult`]: one validated hole punch result with all its parts (attempts,
+//!   addresses, latency measurements, NAT mappings). [`Store::insert_hole_punch_result`] writes it
+//!   in one transaction: all of it or nothing (the original punchr lost results silently).
+//!
+//! Times are Unix nanoseconds in `i64` throughout, the unit of the wire protocol.
+
+mod address;
+mod engine;
+mod error;
+mod keys;
+mod model;
+mod peers;
+mod results;
+pub mod sql;
+mod time;
+
+pub use address::AddressFacts;
+pub use engine::{Engine, Store};
+pub use error::StoreError;
+pub use keys::{ApiKey, ApiKeySecret};
+pub use model::{
+    AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent,
+    NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship,
+};
+pub use time::now_unix_nanos;
+
+/// Result type of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,245 @@
+//! What callers hand the store: validated values, no wire types. The server converts requests
+//! into these after validating them; the store only writes them.
+
+use multiaddr::Multiaddr;
+
+/// Defines a string-backed enum stored as its upper-case name.
+macro_rules! stored_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The name stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// Parses a stored name.
+            pub fn from_stored(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_enum! {
+    /// Overall outcome of a hole punch (`punchr-original.md` §7.3).
+    Outcome {
+        /// Not classified.
+        Unknown = "UNKNOWN",
+        /// The connection through the relay failed.
+        NoConnection = "NO_CONNECTION",
+        /// Connected, but the remote did not open `/libp2p/dcutr` in time.
+        NoStream = "NO_STREAM",
+        /// No DCUtR stream, relay-only addresses served, yet a direct connection exists.
+        ConnectionReversed = "CONNECTION_REVERSED",
+        /// Stopped by the user.
+        Cancelled = "CANCELLED",
+        /// All attempts failed, a protocol error, or an attempt timed out.
+        Failed = "FAILED",
+        /// An attempt produced a direct connection.
+        Success = "SUCCESS",
+    }
+}
+
+stored_enum! {
+    /// Outcome of one DCUtR attempt.
+    AttemptOutcome {
+        /// Not classified.
+        Unknown = "UNKNOWN",
+        /// A direct dial succeeded without a hole punch.
+        DirectDial = "DIRECT_DIAL",
+        /// The DCUtR exchange broke the protocol.
+        ProtocolError = "PROTOCOL_ERROR",
+        /// Stopped by the user.
+        Cancelled = "CANCELLED",
+        /// No event within the deadline.
+        Timeout = "TIMEOUT",
+        /// The hole punch dial failed.
+        Failed = "FAILED",
+        /// The hole punch produced a direct connection.
+        Success = "SUCCESS",
+    }
+}
+
+stored_enum! {
+    /// What a latency measurement measured.
+    LatencyKind {
+        /// Client to the relay.
+        ToRelay = "TO_RELAY",
+        /// Client to the remote over the relayed connection.
+        ToRemoteThroughRelay = "TO_REMOTE_THROUGH_RELAY",
+        /// Client to the remote over the direct connection.
+        ToRemoteAfterHolePunch = "TO_REMOTE_AFTER_HOLE_PUNCH",
+    }
+}
+
+stored_enum! {
+    /// How a remote address relates to a hole punch result.
+    Relationship {
+        /// Served by GetAddrInfo before the punch.
+        Initial = "INITIAL",
+        /// Remote address of a connection open after the punch.
+        Final = "FINAL",
+    }
+}
+
+/// A libp2p peer as identify describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Base58 peer ID.
+    pub peer_id: String,
+    /// Identify agent version, if known.
+    pub agent_version: Option<String>,
+    /// Protocol IDs the peer speaks (any order; stored sorted).
+    pub protocols: Vec<String>,
+}
+
+impl PeerInfo {
+    /// A peer of which only the ID is known.
+    pub fn bare(peer_id: impl Into<String>) -> PeerInfo {
+        PeerInfo {
+            peer_id: peer_id.into(),
+            agent_version: None,
+            protocols: Vec::new(),
+        }
+    }
+}
+
+/// A NATed peer that connected to the honeypot.
+#[derive(Debug, Clone)]
+pub struct NewConnectionEvent {
+    /// The honeypot itself.
+    pub local: PeerInfo,
+    /// The peer that connected.
+    pub remote: PeerInfo,
+    /// The remote address of the connection.
+    pub connection_address: Multiaddr,
+    /// The addresses the remote advertised.
+    pub advertised_addresses: Vec<Multiaddr>,
+    /// When the connection opened (Unix ns).
+    pub opened_at: i64,
+}
+
+/// One DCUtR attempt of a hole punch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttempt {
+    /// When the remote's `/libp2p/dcutr` stream was seen (Unix ns).
+    pub opened_at: i64,
+    /// When the hole punch started (Unix ns).
+    pub started_at: Option<i64>,
+    /// When the attempt ended (Unix ns).
+    pub ended_at: i64,
+    /// Round trip time measured by the DCUtR exchange, seconds.
+    pub start_rtt_seconds: Option<f64>,
+    /// Duration of the attempt, seconds.
+    pub elapsed_seconds: f64,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Why a direct dial failed.
+    pub direct_dial_error: Option<String>,
+    /// Remote addresses used for the hole punch.
+    pub addresses: Vec<Multiaddr>,
+}
+
+/// Pings to one peer around a hole punch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLatencyMeasurement {
+    /// The peer that was pinged.
+    pub peer: PeerInfo,
+    /// The address of the connection the pings went over.
+    pub address: Multiaddr,
+    /// What was measured.
+    pub kind: LatencyKind,
+    /// Samples in seconds; a negative value marks a failed sample.
+    pub rtts: Vec<f64>,
+    /// Errors parallel to `rtts` (empty string: no error).
+    pub rtt_errors: Vec<String>,
+}
+
+/// What the client learned about its network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkInformation {
+    /// Whether the client's network has IPv6.
+    pub supports_ipv6: Option<bool>,
+    /// Why the IPv6 check failed.
+    pub supports_ipv6_error: Option<String>,
+    /// The router's login page.
+    pub router_login_html: Option<String>,
+    /// Why fetching it failed.
+    pub router_login_html_error: Option<String>,
+}
+
+/// A port mapping (UPnP / NAT-PMP) the client held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatMapping {
+    /// Port on the client.
+    pub internal_port: i32,
+    /// Port on the router.
+    pub external_port: i32,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// External address.
+    pub addr: String,
+    /// Network of the external address (`ip4`, `ip6`).
+    pub addr_network: String,
+}
+
+/// One hole punch result with all its parts, validated, ready to be written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewHolePunchResult {
+    /// The API key the result was reported with.
+    pub api_key_id: i64,
+    /// The client host that punched.
+    pub client_peer_id: String,
+    /// The peer that was punched.
+    pub remote_peer_id: String,
+    /// Addresses GetAddrInfo served (stored as INITIAL).
+    pub remote_addresses: Vec<Multiaddr>,
+    /// Remote addresses of the connections open afterwards (stored as FINAL).
+    pub open_addresses: Vec<Multiaddr>,
+    /// The client host's listen addresses.
+    pub listen_addresses: Vec<Multiaddr>,
+    /// Start of the relayed connection (Unix ns).
+    pub connect_started_at: i64,
+    /// End of the relayed connection attempt (Unix ns).
+    pub connect_ended_at: i64,
+    /// End of the whole hole punch (Unix ns).
+    pub ended_at: i64,
+    /// Whether a direct connection existed afterwards.
+    pub has_direct_conns: bool,
+    /// Overall outcome.
+    pub outcome: Outcome,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Multiaddr protocol codes the client preferred.
+    pub protocol_filters: Vec<i32>,
+    /// The attempts in order.
+    pub attempts: Vec<NewAttempt>,
+    /// Latency measurements.
+    pub latency_measurements: Vec<NewLatencyMeasurement>,
+    /// Network information, if the client sent any.
+    pub network_information: Option<NetworkInformation>,
+    /// Port mappings.
+    pub nat_mappings: Vec<NatMapping>,
+}

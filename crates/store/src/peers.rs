@@ -1,0 +1,177 @@
+//! Peers, their multiaddresses, client hosts and the honeypot's connection events.
+
+use std::collections::HashMap;
+
+use multiaddr::Multiaddr;
+use sqlx::{AnyConnection, Row};
+
+use crate::{AddressFacts, NewConnectionEvent, PeerInfo, Result, Store, now_unix_nanos};
+
+/// The protocol whose support makes a peer a hole punching candidate.
+pub(crate) const DCUTR_PROTOCOL: &str = "/libp2p/dcutr";
+
+/// Inserts or refreshes a peer and returns its database id. Unknown facts (no agent version, no
+/// protocols) leave what is stored untouched.
+pub(crate) async fn upsert_peer(conn: &mut AnyConnection, peer: &PeerInfo) -> Result<i64> {
+    let mut protocols = peer.protocols.clone();
+    protocols.sort();
+    protocols.dedup();
+    let supports_dcutr = protocols.iter().any(|p| p == DCUTR_PROTOCOL);
+    let protocols_json = serde_json::to_string(&protocols).expect("strings serialise");
+    let now = now_unix_nanos();
+    let row = sqlx::query(
+        "INSERT INTO peers (peer_id, agent_version, protocols, supports_dcutr, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) \
+         ON CONFLICT (peer_id) DO UPDATE SET \
+           agent_version = COALESCE(excluded.agent_version, peers.agent_version), \
+           protocols = CASE WHEN excluded.protocols = '[]' THEN peers.protocols ELSE excluded.protocols END, \
+           supports_dcutr = CASE WHEN excluded.protocols = '[]' THEN peers.supports_dcutr ELSE excluded.supports_dcutr END, \
+           updated_at = CASE WHEN excluded.updated_at > peers.created_at THEN excluded.updated_at ELSE peers.created_at END \
+         RETURNING id",
+    )
+    .bind(&peer.peer_id)
+    .bind(peer.agent_version.as_deref())
+    .bind(protocols_json)
+    .bind(supports_dcutr)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Returns the id of a stored multiaddress, storing it with its facts first if it is new.
+pub(crate) async fn upsert_multi_address(conn: &mut AnyConnection, maddr: &Multiaddr) -> Result<i64> {
+    let text = maddr.to_string();
+    // Most addresses are seen again and again: look first, so the common case writes nothing.
+    if let Some(id) = multi_address_id(&mut *conn, &text).await? {
+        return Ok(id);
+    }
+    let facts = AddressFacts::of(maddr);
+    let inserted = sqlx::query(
+        "INSERT INTO multi_addresses (maddr, is_relay, is_public, ip_address, ip_version, transport, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (maddr) DO NOTHING RETURNING id",
+    )
+    .bind(&text)
+    .bind(facts.is_relay)
+    .bind(facts.is_public)
+    .bind(facts.ip.map(|ip| ip.to_string()))
+    .bind(facts.ip_version())
+    .bind(facts.transport)
+    .bind(now_unix_nanos())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match inserted {
+        Some(row) => Ok(row.try_get(0)?),
+        // Another writer stored it between our look and our insert.
+        None => Ok(multi_address_id(conn, &text)
+            .await?
+            .expect("a conflicting row exists")),
+    }
+}
+
+async fn multi_address_id(conn: &mut AnyConnection, text: &str) -> Result<Option<i64>> {
+    let row = sqlx::query("SELECT id FROM multi_addresses WHERE maddr = $1")
+        .bind(text)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
+}
+
+/// Stores every distinct address once; returns text → id.
+pub(crate) async fn upsert_multi_addresses<'a>(
+    conn: &mut AnyConnection,
+    maddrs: impl IntoIterator<Item = &'a Multiaddr>,
+) -> Result<HashMap<String, i64>> {
+    let mut ids = HashMap::new();
+    for maddr in maddrs {
+        let text = maddr.to_string();
+        if ids.contains_key(&text) {
+            continue;
+        }
+        let id = upsert_multi_address(&mut *conn, maddr).await?;
+        ids.insert(text, id);
+    }
+    Ok(ids)
+}
+
+impl Store {
+    /// Inserts or refreshes a peer; returns its database id.
+    pub async fn upsert_peer(&self, peer: &PeerInfo) -> Result<i64> {
+        let mut conn = self.pool().acquire().await?;
+        upsert_peer(&mut conn, peer).await
+    }
+
+    /// The database id of a peer, if stored.
+    pub async fn peer_db_id(&self, peer_id: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT id FROM peers WHERE peer_id = $1")
+            .bind(peer_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    /// Binds a client's host to the API key that registered it; returns the host's peer id in the
+    /// database. Registering again refreshes the peer's facts and the host's last-seen time.
+    pub async fn register_host(&self, api_key_id: i64, host: &PeerInfo) -> Result<i64> {
+        let mut tx = self.pool().begin().await?;
+        let peer_db_id = upsert_peer(&mut tx, host).await?;
+        let now = now_unix_nanos();
+        sqlx::query(
+            "INSERT INTO client_hosts (api_key_id, peer_id, registered_at, last_seen_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (api_key_id, peer_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+        )
+        .bind(api_key_id)
+        .bind(peer_db_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(peer_db_id)
+    }
+
+    /// The database id of `peer_id` if the API key `api_key_id` registered it as a host.
+    pub async fn registered_host(&self, api_key_id: i64, peer_id: &str) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT p.id FROM client_hosts h JOIN peers p ON p.id = h.peer_id \
+             WHERE h.api_key_id = $1 AND p.peer_id = $2",
+        )
+        .bind(api_key_id)
+        .bind(peer_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    /// Records a NATed peer's connection to the honeypot with its advertised addresses, in one
+    /// transaction; returns the event's id.
+    pub async fn record_connection_event(&self, event: &NewConnectionEvent) -> Result<i64> {
+        let mut tx = self.pool().begin().await?;
+        let local_id = upsert_peer(&mut tx, &event.local).await?;
+        let remote_id = upsert_peer(&mut tx, &event.remote).await?;
+        let conn_address_id = upsert_multi_address(&mut tx, &event.connection_address).await?;
+        let advertised = upsert_multi_addresses(&mut tx, &event.advertised_addresses).await?;
+        let row = sqlx::query(
+            "INSERT INTO connection_events (local_peer_id, remote_peer_id, conn_multi_address_id, opened_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(local_id)
+        .bind(remote_id)
+        .bind(conn_address_id)
+        .bind(event.opened_at)
+        .bind(now_unix_nanos())
+        .fetch_one(&mut *tx)
+        .await?;
+        let event_id: i64 = row.try_get(0)?;
+        for address_id in advertised.values() {
+            sqlx::query(
+                "INSERT INTO connection_event_addresses (connection_event_id, multi_address_id) VALUES ($1, $2)",
+            )
+            .bind(event_id)
+            .bind(*address_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(event_id)
+    }
+}
