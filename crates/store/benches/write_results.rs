@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use libp2p_identity::PeerId;
 use punchr_store::{Engine, NewHolePunchResult, Store};
-use punchr_testutil::{TestDb, fixtures};
+use punchr_testutil::{fixtures, TestDb};
 
 const CLIENTS: usize = 50;
 const REMOTES: usize = 500;
@@ -29,7 +29,12 @@ fn workload(api_key_id: i64, count: usize) -> Vec<NewHolePunchResult> {
     (0..count)
         .map(|i| {
             let seq = u32::try_from(i).expect("bounded count");
-            fixtures::hole_punch_result(api_key_id, &clients[i % CLIENTS], &remotes[i % REMOTES], seq)
+            fixtures::hole_punch_result(
+                api_key_id,
+                &clients[i % CLIENTS],
+                &remotes[i % REMOTES],
+                seq,
+            )
         })
         .collect()
 }
@@ -49,7 +54,10 @@ async fn measure(engine: Engine, writers: usize, count: usize) -> Run {
             let store: Store = db.store.clone();
             tokio::spawn(async move {
                 for result in &chunk {
-                    store.insert_hole_punch_result(result).await.expect("store result");
+                    store
+                        .insert_hole_punch_result(result)
+                        .await
+                        .expect("store result");
                 }
             })
         })
@@ -81,7 +89,10 @@ async fn main() {
     }
     let baseline = runs[0].results as f64 / runs[0].elapsed.as_secs_f64();
     println!("hole punch results written (3 attempts, 4 addresses each, 2 latency measurements)");
-    println!("{:<10} {:>8} {:>9} {:>10} {:>12} {:>16}", "engine", "writers", "results", "seconds", "results/s", "vs sqlite x1");
+    println!(
+        "{:<10} {:>8} {:>9} {:>10} {:>12} {:>16}",
+        "engine", "writers", "results", "seconds", "results/s", "vs sqlite x1"
+    );
     for run in &runs {
         let rate = run.results as f64 / run.elapsed.as_secs_f64();
         println!(

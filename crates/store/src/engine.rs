@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
@@ -59,10 +59,7 @@ impl Store {
         // a wrong password or a file that is no database into an immediate, precise error.
         let mut probe = AnyConnection::connect(&url).await.map_err(connect_error)?;
         if engine == Engine::Sqlite {
-            probe
-                .execute(SQLITE_PRAGMAS)
-                .await
-                .map_err(connect_error)?;
+            probe.execute(SQLITE_PRAGMAS).await.map_err(connect_error)?;
         }
         probe.close().await.map_err(connect_error)?;
         let pool = pool_options(engine)
@@ -208,7 +205,10 @@ mod tests {
     #[test]
     fn bad_locations_say_what_to_do() {
         let missing_dir = resolve_location("/no/such/dir/punchr.sqlite").unwrap_err();
-        assert!(missing_dir.to_string().contains("does not exist"), "{missing_dir}");
+        assert!(
+            missing_dir.to_string().contains("does not exist"),
+            "{missing_dir}"
+        );
         let scheme = resolve_location("mysql://localhost/db").unwrap_err();
         assert!(scheme.to_string().contains("unknown scheme"), "{scheme}");
         let empty = resolve_location(" ").unwrap_err();

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::{Result, Store, StoreError, now_unix_nanos};
+use crate::{now_unix_nanos, Result, Store, StoreError};
 
 /// A stored API key (without the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]

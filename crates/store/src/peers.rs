@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use multiaddr::Multiaddr;
 use sqlx::{AnyConnection, Row};
 
-use crate::{AddressFacts, NewConnectionEvent, PeerInfo, Result, Store, now_unix_nanos};
+use crate::{now_unix_nanos, AddressFacts, NewConnectionEvent, PeerInfo, Result, Store};
 
 /// The protocol whose support makes a peer a hole punching candidate.
 pub(crate) const DCUTR_PROTOCOL: &str = "/libp2p/dcutr";
@@ -40,7 +40,10 @@ pub(crate) async fn upsert_peer(conn: &mut AnyConnection, peer: &PeerInfo) -> Re
 }
 
 /// Returns the id of a stored multiaddress, storing it with its facts first if it is new.
-pub(crate) async fn upsert_multi_address(conn: &mut AnyConnection, maddr: &Multiaddr) -> Result<i64> {
+pub(crate) async fn upsert_multi_address(
+    conn: &mut AnyConnection,
+    maddr: &Multiaddr,
+) -> Result<i64> {
     let text = maddr.to_string();
     // Most addresses are seen again and again: look first, so the common case writes nothing.
     if let Some(id) = multi_address_id(&mut *conn, &text).await? {

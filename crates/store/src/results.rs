@@ -14,9 +14,9 @@ use sqlx::{AnyConnection, Row};
 use crate::peers::{upsert_multi_addresses, upsert_peer};
 use crate::sql::{flag, optional_flag};
 use crate::{
-    AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt,
+    now_unix_nanos, AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt,
     NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship, Result, Store,
-    StoreError, now_unix_nanos,
+    StoreError,
 };
 
 impl Store {
@@ -41,7 +41,8 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     let client_id = upsert_peer(&mut *conn, &PeerInfo::bare(&result.client_peer_id)).await?;
     let remote_id = upsert_peer(&mut *conn, &PeerInfo::bare(&result.remote_peer_id)).await?;
     let address_ids = upsert_multi_addresses(&mut *conn, all_addresses(result)).await?;
-    let listen_set_id = upsert_listen_set(&mut *conn, &result.listen_addresses, &address_ids).await?;
+    let listen_set_id =
+        upsert_listen_set(&mut *conn, &result.listen_addresses, &address_ids).await?;
     let protocol_filters = serde_json::to_string(&result.protocol_filters).expect("ints serialise");
     let row = sqlx::query(
         "INSERT INTO hole_punch_results (api_key_id, client_peer_id, remote_peer_id, listen_address_set_id, \
@@ -64,8 +65,22 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     .await?;
     let result_id: i64 = row.try_get(0)?;
 
-    link_result_addresses(&mut *conn, result_id, Relationship::Initial, &result.remote_addresses, &address_ids).await?;
-    link_result_addresses(&mut *conn, result_id, Relationship::Final, &result.open_addresses, &address_ids).await?;
+    link_result_addresses(
+        &mut *conn,
+        result_id,
+        Relationship::Initial,
+        &result.remote_addresses,
+        &address_ids,
+    )
+    .await?;
+    link_result_addresses(
+        &mut *conn,
+        result_id,
+        Relationship::Final,
+        &result.open_addresses,
+        &address_ids,
+    )
+    .await?;
     for (index, attempt) in result.attempts.iter().enumerate() {
         insert_attempt(&mut *conn, result_id, index + 1, attempt, &address_ids).await?;
     }
@@ -106,7 +121,11 @@ async fn upsert_listen_set(
     if members.is_empty() {
         return Ok(None);
     }
-    let joined = members.iter().map(i64::to_string).collect::<Vec<_>>().join(":");
+    let joined = members
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(":");
     let digest = Sha256::digest(joined.as_bytes()).to_vec();
     let inserted = sqlx::query(
         "INSERT INTO listen_address_sets (digest) VALUES ($1) ON CONFLICT (digest) DO NOTHING RETURNING id",
@@ -123,11 +142,13 @@ async fn upsert_listen_set(
     };
     let set_id: i64 = row.try_get(0)?;
     for member in members {
-        sqlx::query("INSERT INTO listen_address_set_members (set_id, multi_address_id) VALUES ($1, $2)")
-            .bind(set_id)
-            .bind(member)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO listen_address_set_members (set_id, multi_address_id) VALUES ($1, $2)",
+        )
+        .bind(set_id)
+        .bind(member)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(Some(set_id))
 }
@@ -256,7 +277,11 @@ async fn insert_latency_measurement(
     Ok(())
 }
 
-async fn insert_nat_mapping(conn: &mut AnyConnection, result_id: i64, mapping: &NatMapping) -> Result<()> {
+async fn insert_nat_mapping(
+    conn: &mut AnyConnection,
+    result_id: i64,
+    mapping: &NatMapping,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO nat_mappings (result_id, internal_port, external_port, protocol, addr, addr_network) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -314,8 +339,15 @@ async fn load_result(conn: &mut AnyConnection, id: i64) -> Result<Option<NewHole
         api_key_id: row.try_get("api_key_id")?,
         client_peer_id: row.try_get("client")?,
         remote_peer_id: row.try_get("remote")?,
-        remote_addresses: addresses(&mut *conn, RESULT_ADDRESSES, id, Some(Relationship::Initial)).await?,
-        open_addresses: addresses(&mut *conn, RESULT_ADDRESSES, id, Some(Relationship::Final)).await?,
+        remote_addresses: addresses(
+            &mut *conn,
+            RESULT_ADDRESSES,
+            id,
+            Some(Relationship::Initial),
+        )
+        .await?,
+        open_addresses: addresses(&mut *conn, RESULT_ADDRESSES, id, Some(Relationship::Final))
+            .await?,
         listen_addresses,
         connect_started_at: row.try_get("connect_started_at")?,
         connect_ended_at: row.try_get("connect_ended_at")?,
@@ -352,7 +384,8 @@ async fn addresses(
     rows.iter()
         .map(|row| {
             let text: String = row.try_get(0)?;
-            text.parse().map_err(|e: multiaddr::Error| corrupt("maddr", e.to_string()))
+            text.parse()
+                .map_err(|e: multiaddr::Error| corrupt("maddr", e.to_string()))
         })
         .collect()
 }
@@ -404,7 +437,9 @@ async fn load_latency_measurements(
                     agent_version: row.try_get("agent_version")?,
                     protocols: json(row, "protocols")?,
                 },
-                address: maddr.parse().map_err(|e: multiaddr::Error| corrupt("maddr", e.to_string()))?,
+                address: maddr
+                    .parse()
+                    .map_err(|e: multiaddr::Error| corrupt("maddr", e.to_string()))?,
                 kind: stored(LatencyKind::from_stored, row, "kind")?,
                 rtts: json(row, "rtts")?,
                 rtt_errors: json(row, "rtt_errs")?,
@@ -493,7 +528,10 @@ mod tests {
     fn rtt_stats_of_nothing_are_empty() {
         let stats = rtt_stats(&[-1.0]);
         assert_eq!((stats.ok, stats.failed), (0, 1));
-        assert_eq!((stats.avg, stats.min, stats.max, stats.std), (None, None, None, None));
+        assert_eq!(
+            (stats.avg, stats.min, stats.max, stats.std),
+            (None, None, None, None)
+        );
         assert_eq!(rtt_stats(&[0.5]).std, None);
     }
 }

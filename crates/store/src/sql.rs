@@ -1,7 +1,7 @@
 //! Helpers for reading rows the same way on both engines.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::Row;
 
 /// Reads a boolean column. PostgreSQL stores `BOOLEAN`; SQLite stores 0/1 in an `INTEGER`
 /// column, because sqlx's Any driver cannot decode SQLite's `BOOLEAN`.

@@ -21,7 +21,8 @@ async fn sqlite_columns(store: &Store) -> Columns {
     let mut columns = Columns::new();
     for row in rows {
         // SQLite reports INTEGER PRIMARY KEY columns as nullable; they are not.
-        let not_null = row.try_get::<i64, _>("not_null").unwrap() != 0 || row.try_get::<i64, _>("pk").unwrap() == 1;
+        let not_null = row.try_get::<i64, _>("not_null").unwrap() != 0
+            || row.try_get::<i64, _>("pk").unwrap() == 1;
         columns
             .entry(row.try_get("table_name").unwrap())
             .or_default()
@@ -46,7 +47,10 @@ async fn postgres_columns(store: &Store) -> Columns {
         columns
             .entry(row.try_get("table_name").unwrap())
             .or_default()
-            .push((row.try_get("column_name").unwrap(), row.try_get("not_null").unwrap()));
+            .push((
+                row.try_get("column_name").unwrap(),
+                row.try_get("not_null").unwrap(),
+            ));
     }
     columns
 }
@@ -63,7 +67,9 @@ async fn both_engines_hold_the_same_tables_and_columns() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error_without_the_password() {
-    let err = Store::open("postgres://punchr:hunter2@127.0.0.1:1/punchr").await.unwrap_err();
+    let err = Store::open("postgres://punchr:hunter2@127.0.0.1:1/punchr")
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Connect { .. }), "{err}");
     let message = err.to_string();
     assert!(message.contains("cannot open database"), "{message}");
@@ -72,7 +78,9 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
 
 #[tokio::test]
 async fn a_sqlite_file_in_a_missing_directory_is_refused() {
-    let err = Store::open("/nonexistent-punchr-dir/punchr.sqlite").await.unwrap_err();
+    let err = Store::open("/nonexistent-punchr-dir/punchr.sqlite")
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::InvalidLocation { .. }), "{err}");
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
@@ -81,10 +89,19 @@ async fn a_sqlite_file_in_a_missing_directory_is_refused() {
 async fn a_file_that_is_not_a_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.txt");
-    std::fs::write(&path, "these are not the tables you are looking for".repeat(100)).unwrap();
+    std::fs::write(
+        &path,
+        "these are not the tables you are looking for".repeat(100),
+    )
+    .unwrap();
     let err = Store::open(path.to_str().unwrap()).await.unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("not a database") || message.contains("file is not a database"), "{message}");
+    assert!(
+        message.contains("not a database") || message.contains("file is not a database"),
+        "{message}"
+    );
     // The file is left as it was.
-    assert!(std::fs::read_to_string(&path).unwrap().starts_with("these are not"));
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .starts_with("these are not"));
 }

@@ -8,7 +8,7 @@ use punchr_store::{
     ApiKeySecret, NewConnectionEvent, NewHolePunchResult, Outcome, PeerInfo, Store, StoreError,
 };
 use punchr_testutil::fixtures::{self, peer_id, relay_address};
-use punchr_testutil::{TestDb, on_both_engines};
+use punchr_testutil::{on_both_engines, TestDb};
 use sqlx::Row;
 
 on_both_engines!(
@@ -48,7 +48,12 @@ async fn api_keys_are_stored_hashed(db: TestDb) {
     assert_eq!(key.name, "alice");
     let found = db.store.authenticate(&secret).await.unwrap().unwrap();
     assert_eq!(found, key);
-    assert!(db.store.authenticate(&ApiKeySecret::generate()).await.unwrap().is_none());
+    assert!(db
+        .store
+        .authenticate(&ApiKeySecret::generate())
+        .await
+        .unwrap()
+        .is_none());
 
     // The key appears nowhere in the table, neither as text nor as bytes.
     let row = sqlx::query("SELECT name, key_hash FROM api_keys")
@@ -57,12 +62,20 @@ async fn api_keys_are_stored_hashed(db: TestDb) {
         .unwrap();
     let stored_hash: Vec<u8> = row.try_get("key_hash").unwrap();
     assert_eq!(stored_hash.len(), 32);
-    assert!(!stored_hash.windows(8).any(|w| secret.expose().as_bytes().windows(8).any(|s| s == w)));
+    assert!(!stored_hash
+        .windows(8)
+        .any(|w| secret.expose().as_bytes().windows(8).any(|s| s == w)));
 
     let duplicate = db.store.create_api_key("alice").await.unwrap_err();
-    assert!(matches!(duplicate, StoreError::DuplicateApiKeyName(_)), "{duplicate}");
+    assert!(
+        matches!(duplicate, StoreError::DuplicateApiKeyName(_)),
+        "{duplicate}"
+    );
     let empty = db.store.create_api_key("  ").await.unwrap_err();
-    assert!(matches!(empty, StoreError::InvalidValue { field: "name", .. }), "{empty}");
+    assert!(
+        matches!(empty, StoreError::InvalidValue { field: "name", .. }),
+        "{empty}"
+    );
 }
 
 async fn revoked_keys_no_longer_authenticate(db: TestDb) {
@@ -96,9 +109,24 @@ async fn hosts_are_bound_to_their_key(db: TestDb) {
         protocols: vec!["/ipfs/id/1.0.0".into(), "/libp2p/dcutr".into()],
     };
     let peer_db_id = db.store.register_host(alice.id, &host).await.unwrap();
-    assert_eq!(db.store.register_host(alice.id, &host).await.unwrap(), peer_db_id);
-    assert_eq!(db.store.registered_host(alice.id, &host.peer_id).await.unwrap(), Some(peer_db_id));
-    assert_eq!(db.store.registered_host(mallory.id, &host.peer_id).await.unwrap(), None);
+    assert_eq!(
+        db.store.register_host(alice.id, &host).await.unwrap(),
+        peer_db_id
+    );
+    assert_eq!(
+        db.store
+            .registered_host(alice.id, &host.peer_id)
+            .await
+            .unwrap(),
+        Some(peer_db_id)
+    );
+    assert_eq!(
+        db.store
+            .registered_host(mallory.id, &host.peer_id)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(count(&db.store, "client_hosts").await, 1);
 }
 
@@ -143,9 +171,18 @@ async fn connection_events_keep_advertised_addresses(db: TestDb) {
             )
         })
         .collect();
-    assert_eq!(facts[&relay.to_string()], (true, true, Some(4), Some("tcp".into())));
-    assert_eq!(facts[&private.to_string()], (false, false, Some(4), Some("quic-v1".into())));
-    assert_eq!(facts[&connection.to_string()], (false, true, Some(4), Some("tcp".into())));
+    assert_eq!(
+        facts[&relay.to_string()],
+        (true, true, Some(4), Some("tcp".into()))
+    );
+    assert_eq!(
+        facts[&private.to_string()],
+        (false, false, Some(4), Some("quic-v1".into()))
+    );
+    assert_eq!(
+        facts[&connection.to_string()],
+        (false, true, Some(4), Some("tcp".into()))
+    );
 
     let row = sqlx::query("SELECT supports_dcutr FROM peers WHERE peer_id = $1")
         .bind(remote.to_string())
@@ -179,7 +216,10 @@ async fn results_read_back_as_written(db: TestDb) {
     let id = db.store.insert_hole_punch_result(&written).await.unwrap();
     let read = db.store.load_hole_punch_result(id).await.unwrap().unwrap();
     assert_eq!(read, normalised(written));
-    assert_eq!(db.store.load_hole_punch_result(id + 1000).await.unwrap(), None);
+    assert_eq!(
+        db.store.load_hole_punch_result(id + 1000).await.unwrap(),
+        None
+    );
 
     // A minimal result (no relay connection) has no optional parts.
     let mut minimal = fixtures::hole_punch_result(key.id, &peer_id(), &peer_id(), 8);
@@ -227,17 +267,27 @@ async fn failed_results_leave_nothing_behind(db: TestDb) {
     // The unknown API key fails the result row, after peers, addresses and the listen set
     // were written in the same transaction: all of them must be rolled back.
     let result = fixtures::hole_punch_result(4242, &peer_id(), &peer_id(), 1);
-    let err = db.store.insert_hole_punch_result(&result).await.unwrap_err();
+    let err = db
+        .store
+        .insert_hole_punch_result(&result)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err}");
     for table in RESULT_TABLES {
-        assert_eq!(count(&db.store, table).await, 0, "{table} after a failed write");
+        assert_eq!(
+            count(&db.store, table).await,
+            0,
+            "{table} after a failed write"
+        );
     }
 }
 
 async fn duplicate_addresses_are_linked_once(db: TestDb) {
     let (key, _) = db.store.create_api_key("alice").await.unwrap();
     let mut result = fixtures::hole_punch_result(key.id, &peer_id(), &peer_id(), 3);
-    result.remote_addresses.extend(result.remote_addresses.clone());
+    result
+        .remote_addresses
+        .extend(result.remote_addresses.clone());
     result.open_addresses.extend(result.open_addresses.clone());
     let attempt_addresses = result.attempts[0].addresses.clone();
     result.attempts[0].addresses.extend(attempt_addresses);
@@ -283,14 +333,27 @@ async fn peer_facts_survive_bare_upserts(db: TestDb) {
         protocols: vec!["/libp2p/dcutr".into()],
     };
     let id = db.store.upsert_peer(&known).await.unwrap();
-    assert_eq!(db.store.upsert_peer(&PeerInfo::bare(&known.peer_id)).await.unwrap(), id);
-    let row = sqlx::query("SELECT agent_version, protocols, supports_dcutr FROM peers WHERE id = $1")
-        .bind(id)
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(row.try_get::<String, _>("agent_version").unwrap(), "kubo/0.25.0");
-    assert_eq!(row.try_get::<String, _>("protocols").unwrap(), r#"["/libp2p/dcutr"]"#);
+    assert_eq!(
+        db.store
+            .upsert_peer(&PeerInfo::bare(&known.peer_id))
+            .await
+            .unwrap(),
+        id
+    );
+    let row =
+        sqlx::query("SELECT agent_version, protocols, supports_dcutr FROM peers WHERE id = $1")
+            .bind(id)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        row.try_get::<String, _>("agent_version").unwrap(),
+        "kubo/0.25.0"
+    );
+    assert_eq!(
+        row.try_get::<String, _>("protocols").unwrap(),
+        r#"["/libp2p/dcutr"]"#
+    );
     assert!(flag(&row, "supports_dcutr").unwrap());
     assert_eq!(db.store.peer_db_id(&known.peer_id).await.unwrap(), Some(id));
 }

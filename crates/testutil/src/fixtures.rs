@@ -30,7 +30,12 @@ fn relay_peer_ids() -> &'static [PeerId; RELAYS] {
 
 /// A result shaped like the field's: 3 attempts (two failures, then success), 4 addresses per
 /// attempt, 2 latency measurements, one NAT mapping, network information.
-pub fn hole_punch_result(api_key_id: i64, client: &PeerId, remote: &PeerId, seq: u32) -> NewHolePunchResult {
+pub fn hole_punch_result(
+    api_key_id: i64,
+    client: &PeerId,
+    remote: &PeerId,
+    seq: u32,
+) -> NewHolePunchResult {
     let start: i64 = 1_764_000_000_000_000_000 + i64::from(seq) * 1_000_000_000;
     let port = 4000 + (seq % 20_000) as u16;
     let remote_direct: Vec<Multiaddr> = [
@@ -42,7 +47,10 @@ pub fn hole_punch_result(api_key_id: i64, client: &PeerId, remote: &PeerId, seq:
     .iter()
     .map(|s| s.parse().expect("valid address"))
     .collect();
-    let relayed = vec![relay_address((seq % 4) as u8, remote), relay_address((seq % 4 + 1) as u8, remote)];
+    let relayed = vec![
+        relay_address((seq % 4) as u8, remote),
+        relay_address((seq % 4 + 1) as u8, remote),
+    ];
     let attempt = |n: i64, outcome: AttemptOutcome| NewAttempt {
         opened_at: start + 200_000_000 + n * 1_000_000_000,
         started_at: Some(start + 260_000_000 + n * 1_000_000_000),
@@ -63,7 +71,9 @@ pub fn hole_punch_result(api_key_id: i64, client: &PeerId, remote: &PeerId, seq:
         open_addresses: vec![remote_direct[0].clone(), relayed[0].clone()],
         listen_addresses: vec![
             "/ip4/192.168.1.10/tcp/12000".parse().expect("valid"),
-            format!("/ip4/198.51.100.7/tcp/{}", 12000 + seq % 10).parse().expect("valid"),
+            format!("/ip4/198.51.100.7/tcp/{}", 12000 + seq % 10)
+                .parse()
+                .expect("valid"),
         ],
         connect_started_at: start,
         connect_ended_at: start + 150_000_000,
@@ -82,7 +92,10 @@ pub fn hole_punch_result(api_key_id: i64, client: &PeerId, remote: &PeerId, seq:
                 peer: PeerInfo {
                     peer_id: relay_peer_ids()[(seq % 4) as usize].to_string(),
                     agent_version: Some("go-ipfs/0.18.1".into()),
-                    protocols: vec!["/libp2p/circuit/relay/0.2.0/hop".into(), "/ipfs/ping/1.0.0".into()],
+                    protocols: vec![
+                        "/libp2p/circuit/relay/0.2.0/hop".into(),
+                        "/ipfs/ping/1.0.0".into(),
+                    ],
                 },
                 address: relay.clone(),
                 kind: LatencyKind::ToRelay,

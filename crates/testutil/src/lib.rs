@@ -39,7 +39,9 @@ impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let location = dir.path().join("punchr.sqlite").display().to_string();
-        let store = Store::open(&location).await.expect("open the SQLite test database");
+        let store = Store::open(&location)
+            .await
+            .expect("open the SQLite test database");
         TestDb {
             store,
             location,
