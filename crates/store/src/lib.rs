@@ -23,6 +23,7 @@ mod keys;
 mod model;
 mod peers;
 mod results;
+mod selection;
 pub mod sql;
 mod time;
 
@@ -34,6 +35,7 @@ pub use model::{
     AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent,
     NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship,
 };
+pub use selection::{Handout, Requester, SelectionRules};
 pub use time::now_unix_nanos;
 
 /// Result type of this crate.

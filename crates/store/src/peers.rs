@@ -145,6 +145,17 @@ impl Store {
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
+    /// Of `peer_ids`, those the API key registered as hosts, with their database ids.
+    pub async fn registered_hosts(&self, api_key_id: i64, peer_ids: &[String]) -> Result<Vec<(String, i64)>> {
+        let mut hosts = Vec::new();
+        for peer_id in peer_ids {
+            if let Some(id) = self.registered_host(api_key_id, peer_id).await? {
+                hosts.push((peer_id.clone(), id));
+            }
+        }
+        Ok(hosts)
+    }
+
     /// Records a NATed peer's connection to the honeypot with its advertised addresses, in one
     /// transaction; returns the event's id.
     pub async fn record_connection_event(&self, event: &NewConnectionEvent) -> Result<i64> {

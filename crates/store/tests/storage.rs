@@ -36,10 +36,12 @@ async fn count(store: &Store, table: &str) -> i64 {
 }
 
 async fn migrations_are_applied_once(db: TestDb) {
+    let applied = count(&db.store, "_sqlx_migrations").await;
+    assert!(applied >= 2, "{applied} migrations");
     db.store.migrate().await.unwrap();
     let again = Store::open(&db.location).await.unwrap();
     assert_eq!(again.engine(), db.engine());
-    assert_eq!(count(&again, "_sqlx_migrations").await, 1);
+    assert_eq!(count(&again, "_sqlx_migrations").await, applied);
     assert_eq!(count(&again, "hole_punch_results").await, 0);
 }
 

@@ -1,0 +1,155 @@
+//! Command line and environment configuration of `punchr-server`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use punchr_store::SelectionRules;
+
+/// The Punchr server: hands NATed peers to clients and stores their hole punch results.
+#[derive(Debug, Parser)]
+#[command(name = "punchr-server", version, about)]
+pub struct Cli {
+    /// What to do; without a command the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Server settings.
+    #[command(flatten)]
+    pub server: ServerConfig,
+}
+
+/// Commands besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// API key management.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once (only its hash is stored).
+    Add {
+        /// Who the key belongs to.
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke the active key with this name.
+    Revoke {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on for gRPC.
+    #[arg(long, env = "PUNCHR_SERVER_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// gRPC port.
+    #[arg(long, env = "PUNCHR_SERVER_PORT", default_value_t = 10000)]
+    pub port: u16,
+    /// Address of the telemetry endpoint (Prometheus /metrics).
+    #[arg(long, env = "PUNCHR_SERVER_TELEMETRY_HOST", default_value = "127.0.0.1")]
+    pub telemetry_host: IpAddr,
+    /// Telemetry port.
+    #[arg(long, env = "PUNCHR_SERVER_TELEMETRY_PORT", default_value_t = 10001)]
+    pub telemetry_port: u16,
+    /// Database: a SQLite file path (created if missing) or a postgres:// URL.
+    #[arg(long, env = "PUNCHR_SERVER_DB", default_value = "punchr.sqlite")]
+    pub db: String,
+    /// PEM certificate chain for TLS; plain gRPC when absent.
+    #[arg(long, env = "PUNCHR_SERVER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long, env = "PUNCHR_SERVER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept unknown API keys by registering them as anonymous keys, as the original's final
+    /// version did.
+    #[arg(long, env = "PUNCHR_SERVER_ALLOW_ANONYMOUS", default_value_t = false)]
+    pub allow_anonymous: bool,
+    /// Serve peers that connected to the honeypot within this window.
+    #[arg(long, env = "PUNCHR_SERVER_FRESH_WINDOW", default_value = "10m", value_parser = parse_duration)]
+    pub fresh_window: Duration,
+    /// Hand out one remote at most this many times per --remote-limit-window, across clients.
+    #[arg(long, env = "PUNCHR_SERVER_REMOTE_LIMIT", default_value_t = 10)]
+    pub remote_limit: u32,
+    /// The window of --remote-limit.
+    #[arg(long, env = "PUNCHR_SERVER_REMOTE_LIMIT_WINDOW", default_value = "1m", value_parser = parse_duration)]
+    pub remote_limit_window: Duration,
+    /// Do not hand the same remote and relay address to a client again within this window.
+    #[arg(long, env = "PUNCHR_SERVER_REPEAT_WINDOW", default_value = "10m", value_parser = parse_duration)]
+    pub repeat_window: Duration,
+    /// Do not attach the original's random protocol filter (15 % each ip4/tcp, ip4/quic,
+    /// ip6/tcp, ip6/quic; 40 % none) to GetAddrInfo answers.
+    #[arg(long, env = "PUNCHR_SERVER_NO_PROTOCOL_FILTER", default_value_t = false)]
+    pub no_protocol_filter: bool,
+    /// Largest gRPC request accepted, in bytes.
+    #[arg(long, env = "PUNCHR_SERVER_MAX_REQUEST_BYTES", default_value_t = 1 << 20)]
+    pub max_request_bytes: usize,
+}
+
+impl ServerConfig {
+    /// The selection rules these flags describe.
+    pub fn selection_rules(&self) -> SelectionRules {
+        SelectionRules {
+            fresh_within_ns: nanos(self.fresh_window),
+            remote_limit: i64::from(self.remote_limit),
+            remote_limit_window_ns: nanos(self.remote_limit_window),
+            repeat_window_ns: nanos(self.repeat_window),
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> i64 {
+    i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Parses `90s`, `10m`, `1h`, `500ms` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write e.g. 30s, 10m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => return Ok(Duration::from_millis(value)),
+        "m" => value * 60,
+        "h" => value * 3600,
+        other => return Err(format!("unknown unit {other:?} in {text:?}; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn defaults_match_the_original() {
+        let cli = Cli::parse_from(["punchr-server"]);
+        let rules = cli.server.selection_rules();
+        assert_eq!(rules, SelectionRules::default());
+        assert_eq!(cli.server.port, 10000);
+        assert_eq!(cli.server.telemetry_port, 10001);
+        assert_eq!(cli.server.db, "punchr.sqlite");
+        assert!(!cli.server.allow_anonymous);
+    }
+}

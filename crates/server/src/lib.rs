@@ -1,0 +1,168 @@
+//! The Punchr server: the gRPC API that hands NATed peers to clients and stores their results.
+//!
+//! `punchr-server` (this crate's binary) is a thin wrapper around [`start`], which opens the
+//! database ([`punchr_store::Store`], SQLite by default), binds the gRPC and telemetry ports and
+//! returns a [`RunningServer`]. Tests start servers the same way, in-process, on port 0.
+//!
+//! - [`service::PunchrService`] implements the three RPCs: Register, GetAddrInfo (peer
+//!   selection, `punchr-original.md` §5) and TrackHolePunch (validated by [`validate`], then
+//!   stored in one transaction);
+//! - [`metrics::Metrics`] holds the Prometheus metrics served on the telemetry port.
+
+pub mod config;
+pub mod keys;
+pub mod metrics;
+pub mod service;
+mod telemetry;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use punchr_proto::punchr_service_server::PunchrServiceServer;
+use punchr_store::{Store, StoreError};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, ServerTlsConfig};
+
+pub use config::ServerConfig;
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be read or used.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// The gRPC transport failed.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The telemetry endpoint failed.
+    #[error("telemetry endpoint failed: {0}")]
+    Telemetry(std::io::Error),
+}
+
+/// A server that is running; stop it with [`RunningServer::shutdown`].
+#[derive(Debug)]
+pub struct RunningServer {
+    grpc_addr: SocketAddr,
+    telemetry_addr: SocketAddr,
+    store: Store,
+    stop: watch::Sender<bool>,
+    grpc: JoinHandle<Result<(), ServerError>>,
+    telemetry: JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Where gRPC listens.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub fn telemetry_addr(&self) -> SocketAddr {
+        self.telemetry_addr
+    }
+
+    /// The database the server writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops accepting requests, lets the ones in flight finish, and closes the database.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(true);
+        self.wait().await
+    }
+
+    /// Runs until the server fails or [`RunningServer::shutdown`] is called elsewhere.
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let grpc = self.grpc.await.unwrap_or(Ok(()));
+        let _ = self.stop.send(true);
+        let telemetry = self.telemetry.await.unwrap_or(Ok(()));
+        self.store.close().await;
+        grpc.and(telemetry)
+    }
+
+    /// A handle that stops the server from elsewhere (e.g. a signal handler).
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+}
+
+fn tls_config(cert: &Path, key: &Path) -> Result<ServerTlsConfig, ServerError> {
+    let read = |path: &Path| std::fs::read(path).map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())));
+    Ok(ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?)))
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Opens the database, binds both ports and starts serving.
+pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
+    let store = Store::open(&config.db).await?;
+    let grpc_listener = bind(SocketAddr::new(config.host, config.port)).await?;
+    let telemetry_listener = bind(SocketAddr::new(config.telemetry_host, config.telemetry_port)).await?;
+    let grpc_addr = grpc_listener.local_addr().map_err(ServerError::Telemetry)?;
+    let telemetry_addr = telemetry_listener.local_addr().map_err(ServerError::Telemetry)?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let service = service::PunchrService::new(
+        store.clone(),
+        metrics.clone(),
+        config.selection_rules(),
+        config.allow_anonymous,
+        !config.no_protocol_filter,
+    );
+    let mut builder = tonic::transport::Server::builder();
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        builder = builder.tls_config(tls_config(cert, key)?)?;
+    }
+    let (stop, stop_rx) = watch::channel(false);
+    let router = builder.add_service(
+        PunchrServiceServer::new(service)
+            .max_decoding_message_size(config.max_request_bytes)
+            .max_encoding_message_size(config.max_request_bytes),
+    );
+    let grpc_stop = stop_rx.clone();
+    let grpc = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(grpc_stop))
+            .await
+            .map_err(ServerError::from)
+    });
+    let app = telemetry::router(metrics, store.clone());
+    let telemetry = tokio::spawn(async move {
+        axum::serve(telemetry_listener, app)
+            .with_graceful_shutdown(stopped(stop_rx))
+            .await
+            .map_err(ServerError::Telemetry)
+    });
+    tracing::info!(target: "punchr::server", %grpc_addr, %telemetry_addr, engine = store.engine().name(), tls = config.tls_cert.is_some(), "serving");
+    Ok(RunningServer {
+        grpc_addr,
+        telemetry_addr,
+        store,
+        stop,
+        grpc,
+        telemetry,
+    })
+}

@@ -1,0 +1,179 @@
+//! Prometheus metrics of the server. Names follow the original where it had them
+//! (`grpc_server_handled_total`, `grpc_server_handling_seconds`,
+//! `db_allocation_query_duration_seconds`) so existing dashboards keep working.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// gRPC method and status code of a finished request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodCode {
+    /// `Register`, `GetAddrInfo` or `TrackHolePunch`.
+    pub grpc_method: String,
+    /// gRPC status code name, e.g. `OK`, `NOT_FOUND`.
+    pub grpc_code: String,
+}
+
+/// A gRPC method.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Method {
+    /// `Register`, `GetAddrInfo` or `TrackHolePunch`.
+    pub grpc_method: String,
+}
+
+/// Whether a selection query succeeded.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Success {
+    /// `true` or `false`.
+    pub success: String,
+}
+
+/// Outcome of a stored result.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// The outcome's name, e.g. `SUCCESS`.
+    pub outcome: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// How long an API key counts as an active client after its last request.
+const ACTIVE_CLIENT_WINDOW: Duration = Duration::from_secs(600);
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    handled: Family<MethodCode, Counter>,
+    handling_seconds: HistogramFamily<Method>,
+    selection_seconds: HistogramFamily<Success>,
+    results_stored: Family<OutcomeLabel, Counter>,
+    active_clients: Gauge,
+    last_seen: Mutex<HashMap<i64, Instant>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let handled = Family::<MethodCode, Counter>::default();
+        let handling_seconds = HistogramFamily::<Method>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let selection_seconds = HistogramFamily::<Success>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let results_stored = Family::<OutcomeLabel, Counter>::default();
+        let active_clients = Gauge::default();
+        registry.register("grpc_server_handled", "gRPC requests completed, by method and status code", handled.clone());
+        registry.register("grpc_server_handling_seconds", "gRPC request latency in seconds, by method", handling_seconds.clone());
+        registry.register(
+            "db_allocation_query_duration_seconds",
+            "Duration of the GetAddrInfo peer selection in seconds",
+            selection_seconds.clone(),
+        );
+        registry.register("punchr_server_results_stored", "Hole punch results stored, by outcome", results_stored.clone());
+        registry.register(
+            "punchr_server_active_clients",
+            "API keys that made a request within the last 10 minutes",
+            active_clients.clone(),
+        );
+        Metrics {
+            registry,
+            handled,
+            handling_seconds,
+            selection_seconds,
+            results_stored,
+            active_clients,
+            last_seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a finished request.
+    pub fn request(&self, method: &str, code: tonic::Code, elapsed: Duration) {
+        let code = code_name(code);
+        self.handled
+            .get_or_create(&MethodCode {
+                grpc_method: method.to_owned(),
+                grpc_code: code.to_owned(),
+            })
+            .inc();
+        self.handling_seconds
+            .get_or_create(&Method {
+                grpc_method: method.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a peer selection.
+    pub fn selection(&self, success: bool, elapsed: Duration) {
+        self.selection_seconds
+            .get_or_create(&Success {
+                success: success.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a stored result.
+    pub fn result_stored(&self, outcome: &str) {
+        self.results_stored
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Notes a request by an API key and updates the active client count.
+    pub fn client_seen(&self, api_key_id: i64) {
+        let now = Instant::now();
+        let mut last_seen = self.last_seen.lock().expect("metrics lock");
+        last_seen.insert(api_key_id, now);
+        last_seen.retain(|_, seen| now.duration_since(*seen) < ACTIVE_CLIENT_WINDOW);
+        self.active_clients.set(i64::try_from(last_seen.len()).unwrap_or(i64::MAX));
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// The upper-case name gRPC uses for a status code.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}

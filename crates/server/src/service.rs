@@ -1,0 +1,232 @@
+//! The `PunchrService` gRPC handlers: authenticate, validate, then call the store.
+//!
+//! Status codes and messages keep the original's texts where clients match on them
+//! (`punchr-original.md` §2.3): "API key is missing", "unauthorized", "no peers to hole punch",
+//! "please restart the client".
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use libp2p_identity::PeerId;
+use punchr_proto as pb;
+use punchr_store::{ApiKey, ApiKeySecret, PeerInfo, Requester, SelectionRules, Store, StoreError, now_unix_nanos};
+use tonic::{Request, Response, Status};
+
+use crate::metrics::Metrics;
+use crate::validate::{self, InvalidField, Limits};
+
+/// API keys are UUIDs (36 bytes); anything much longer is not a key.
+const MAX_API_KEY_BYTES: usize = 128;
+
+/// The service and everything its handlers share.
+#[derive(Debug, Clone)]
+pub struct PunchrService {
+    store: Store,
+    metrics: Arc<Metrics>,
+    rules: SelectionRules,
+    limits: Limits,
+    allow_anonymous: bool,
+    protocol_filter: bool,
+}
+
+impl PunchrService {
+    /// A service over `store`.
+    pub fn new(store: Store, metrics: Arc<Metrics>, rules: SelectionRules, allow_anonymous: bool, protocol_filter: bool) -> Self {
+        PunchrService {
+            store,
+            metrics,
+            rules,
+            limits: Limits::default(),
+            allow_anonymous,
+            protocol_filter,
+        }
+    }
+
+    async fn authenticate(&self, key: &str) -> Result<ApiKey, Status> {
+        if key.is_empty() {
+            return Err(Status::unauthenticated("API key is missing"));
+        }
+        if key.len() > MAX_API_KEY_BYTES {
+            return Err(Status::unauthenticated("unauthorized"));
+        }
+        let key = self
+            .store
+            .authenticate(&ApiKeySecret::new(key))
+            .await
+            .map_err(storage_status)?
+            .ok_or_else(|| Status::unauthenticated("unauthorized"))?;
+        self.metrics.client_seen(key.id);
+        Ok(key)
+    }
+
+    async fn register(&self, request: pb::RegisterRequest) -> Result<pb::RegisterResponse, Status> {
+        let key = match self.authenticate(&request.api_key).await {
+            Err(status) if self.allow_anonymous && status.message() == "unauthorized" => self
+                .store
+                .register_anonymous_api_key(&ApiKeySecret::new(&request.api_key))
+                .await
+                .map_err(storage_status)?,
+            other => other?,
+        };
+        let peer_id = validate::peer_id("client_id", &request.client_id).map_err(invalid_argument)?;
+        let (agent_version, protocols) =
+            validate::peer_facts("", &request.agent_version, &request.protocols, &self.limits).map_err(invalid_argument)?;
+        let host = PeerInfo {
+            peer_id,
+            agent_version,
+            protocols,
+        };
+        let db_peer_id = self.store.register_host(key.id, &host).await.map_err(storage_status)?;
+        tracing::info!(target: "punchr::server", api_key = key.id, host = %host.peer_id, "registered host");
+        Ok(pb::RegisterResponse { db_peer_id })
+    }
+
+    async fn get_addr_info(&self, request: pb::GetAddrInfoRequest) -> Result<pb::GetAddrInfoResponse, Status> {
+        let key = self.authenticate(&request.api_key).await?;
+        let asking = validate::peer_id("host_id", &request.host_id).map_err(invalid_argument)?;
+        let mut hosts = vec![asking.clone()];
+        for (i, bytes) in request.all_host_ids.iter().take(self.limits.max_addresses).enumerate() {
+            hosts.push(validate::peer_id(&format!("all_host_ids[{i}]"), bytes).map_err(invalid_argument)?);
+        }
+        hosts.sort();
+        hosts.dedup();
+        let registered = self.store.registered_hosts(key.id, &hosts).await.map_err(storage_status)?;
+        let Some(host_peer_id) = registered
+            .iter()
+            .find(|(peer, _)| *peer == asking)
+            .or_else(|| registered.first())
+            .map(|(_, id)| *id)
+        else {
+            return Err(Status::failed_precondition("not registered, please restart the client"));
+        };
+        let requester = Requester {
+            api_key_id: key.id,
+            host_peer_id,
+            client_hosts: registered.iter().map(|(_, id)| *id).collect(),
+        };
+        let started = Instant::now();
+        let selected = self.store.select_remote(&requester, &self.rules, now_unix_nanos()).await;
+        self.metrics.selection(selected.is_ok(), started.elapsed());
+        let handout = selected
+            .map_err(storage_status)?
+            .ok_or_else(|| Status::not_found("no peers to hole punch"))?;
+        let remote: PeerId = handout
+            .remote_peer_id
+            .parse()
+            .map_err(|_| Status::internal("stored peer ID is unreadable"))?;
+        Ok(pb::GetAddrInfoResponse {
+            remote_id: remote.to_bytes(),
+            multi_addresses: handout.addresses.iter().map(|a| a.to_vec()).collect(),
+            protocols: if self.protocol_filter { draw_protocol_filter(rand::random()) } else { Vec::new() },
+        })
+    }
+
+    async fn track_hole_punch(&self, request: pb::TrackHolePunchRequest) -> Result<pb::TrackHolePunchResponse, Status> {
+        let key = self.authenticate(&request.api_key).await?;
+        let result = validate::hole_punch_result(&request, key.id, now_unix_nanos(), &self.limits).map_err(invalid_argument)?;
+        let registered = self
+            .store
+            .registered_host(key.id, &result.client_peer_id)
+            .await
+            .map_err(storage_status)?;
+        if registered.is_none() {
+            return Err(Status::permission_denied(format!(
+                "client not registered: host {} was not registered with this API key",
+                result.client_peer_id
+            )));
+        }
+        let id = self.store.insert_hole_punch_result(&result).await.map_err(storage_status)?;
+        self.metrics.result_stored(result.outcome.as_str());
+        tracing::info!(
+            target: "punchr::server",
+            result = id,
+            api_key = key.id,
+            client = %result.client_peer_id,
+            remote = %result.remote_peer_id,
+            outcome = %result.outcome,
+            attempts = result.attempts.len(),
+            "stored hole punch result"
+        );
+        Ok(pb::TrackHolePunchResponse {})
+    }
+
+    async fn observe<T>(&self, method: &str, handler: impl Future<Output = Result<T, Status>>) -> Result<Response<T>, Status> {
+        let started = Instant::now();
+        let result = handler.await;
+        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics.request(method, code, started.elapsed());
+        if let Err(status) = &result {
+            tracing::debug!(target: "punchr::server", method, code = ?status.code(), message = status.message(), "request refused");
+        }
+        result.map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::punchr_service_server::PunchrService for PunchrService {
+    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
+        self.observe("Register", self.register(request.into_inner())).await
+    }
+
+    async fn get_addr_info(&self, request: Request<pb::GetAddrInfoRequest>) -> Result<Response<pb::GetAddrInfoResponse>, Status> {
+        self.observe("GetAddrInfo", self.get_addr_info(request.into_inner())).await
+    }
+
+    async fn track_hole_punch(
+        &self,
+        request: Request<pb::TrackHolePunchRequest>,
+    ) -> Result<Response<pb::TrackHolePunchResponse>, Status> {
+        self.observe("TrackHolePunch", self.track_hole_punch(request.into_inner())).await
+    }
+}
+
+fn invalid_argument(error: InvalidField) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+/// Storage failures: the client may retry when the database is unreachable; details stay in
+/// the server's log.
+fn storage_status(error: StoreError) -> Status {
+    tracing::error!(target: "punchr::server", %error, "storage error");
+    match error {
+        StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+            Status::unavailable("database unavailable, try again later")
+        }
+        _ => Status::internal("storage error"),
+    }
+}
+
+/// Multiaddr protocol codes of the original's filter.
+const IP4: i32 = 4;
+const IP6: i32 = 41;
+const TCP: i32 = 6;
+/// QUIC (draft-29 code, as the original sent it); clients treat it as any QUIC version.
+const QUIC: i32 = 460;
+
+/// The original's random protocol filter for a draw `r` in [0, 1): 15 % each of ip4/tcp,
+/// ip4/quic, ip6/tcp, ip6/quic, and 40 % no filter.
+pub fn draw_protocol_filter(r: f32) -> Vec<i32> {
+    match r {
+        r if r < 0.15 => vec![IP4, TCP],
+        r if r < 0.30 => vec![IP4, QUIC],
+        r if r < 0.45 => vec![IP6, TCP],
+        r if r < 0.60 => vec![IP6, QUIC],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_filter_draw_follows_the_original_shares() {
+        assert_eq!(draw_protocol_filter(0.0), vec![4, 6]);
+        assert_eq!(draw_protocol_filter(0.2), vec![4, 460]);
+        assert_eq!(draw_protocol_filter(0.4), vec![41, 6]);
+        assert_eq!(draw_protocol_filter(0.5), vec![41, 460]);
+        assert!(draw_protocol_filter(0.6).is_empty());
+        assert!(draw_protocol_filter(0.999).is_empty());
+    }
+}

@@ -1,0 +1,42 @@
+//! The telemetry endpoint: Prometheus metrics and health checks.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use punchr_store::Store;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct Telemetry {
+    metrics: Arc<Metrics>,
+    store: Store,
+}
+
+/// `/metrics` (Prometheus text format), `/healthz` (the process runs) and `/readyz` (the
+/// database answers).
+pub(crate) fn router(metrics: Arc<Metrics>, store: Store) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .with_state(Telemetry { metrics, store })
+}
+
+async fn metrics_text(State(telemetry): State<Telemetry>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        telemetry.metrics.encode(),
+    )
+}
+
+async fn readiness(State(telemetry): State<Telemetry>) -> impl IntoResponse {
+    match sqlx::query("SELECT 1").execute(telemetry.store.pool()).await {
+        Ok(_) => (StatusCode::OK, "ready\n"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+    }
+}

@@ -1,0 +1,348 @@
+//! Turns wire requests into validated store values. Everything is checked before anything is
+//! stored; the first problem is reported with the field it concerns, so a client author can fix
+//! it. The original accepted some bad requests silently (`punchr-original.md` §14.3); we refuse.
+
+use libp2p_identity::PeerId;
+use multiaddr::Multiaddr;
+use punchr_proto as pb;
+use punchr_store::{
+    AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewHolePunchResult,
+    NewLatencyMeasurement, Outcome, PeerInfo,
+};
+
+/// A request field that is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidField {
+    /// The field's name as in the proto, with an index for repeated fields.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> InvalidField {
+    InvalidField {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+type Valid<T> = Result<T, InvalidField>;
+
+/// Bounds on what one request may carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Hole punch attempts per result (the protocol makes at most 3).
+    pub max_attempts: usize,
+    /// Multiaddresses per list.
+    pub max_addresses: usize,
+    /// Bytes per multiaddress.
+    pub max_address_bytes: usize,
+    /// Bytes per error message or agent version.
+    pub max_text_bytes: usize,
+    /// Bytes of the router login page.
+    pub max_html_bytes: usize,
+    /// Protocols per peer.
+    pub max_protocols: usize,
+    /// Latency measurements per result.
+    pub max_latency_measurements: usize,
+    /// Samples per latency measurement.
+    pub max_samples: usize,
+    /// NAT mappings per result.
+    pub max_nat_mappings: usize,
+    /// How far a timestamp may lie in the future (clock skew), ns.
+    pub max_clock_skew_ns: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_attempts: 10,
+            max_addresses: 64,
+            max_address_bytes: 512,
+            max_text_bytes: 4096,
+            max_html_bytes: 64 * 1024,
+            max_protocols: 256,
+            max_latency_measurements: 32,
+            max_samples: 64,
+            max_nat_mappings: 32,
+            max_clock_skew_ns: 5 * 60 * 1_000_000_000,
+        }
+    }
+}
+
+/// 2020-01-01T00:00:00Z: no Punchr result is older.
+const EARLIEST_PLAUSIBLE_NS: i64 = 1_577_836_800_000_000_000;
+
+/// Checks a peer ID given as multihash bytes; returns its base58 form.
+pub fn peer_id(field: &str, bytes: &[u8]) -> Valid<String> {
+    if bytes.is_empty() {
+        return Err(invalid(field, "missing peer ID"));
+    }
+    PeerId::from_bytes(bytes)
+        .map(|id| id.to_base58())
+        .map_err(|e| invalid(field, format!("not a peer ID: {e}")))
+}
+
+fn multiaddr(field: &str, bytes: &[u8], limits: &Limits) -> Valid<Multiaddr> {
+    if bytes.is_empty() {
+        return Err(invalid(field, "empty multiaddress"));
+    }
+    if bytes.len() > limits.max_address_bytes {
+        return Err(invalid(field, format!("longer than {} bytes", limits.max_address_bytes)));
+    }
+    Multiaddr::try_from(bytes.to_vec()).map_err(|e| invalid(field, format!("not a multiaddress: {e}")))
+}
+
+fn multiaddrs(field: &str, list: &[Vec<u8>], limits: &Limits) -> Valid<Vec<Multiaddr>> {
+    if list.len() > limits.max_addresses {
+        return Err(invalid(field, format!("more than {} addresses", limits.max_addresses)));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, bytes)| multiaddr(&format!("{field}[{i}]"), bytes, limits))
+        .collect()
+}
+
+/// Checks a text's size; empty texts become `None`.
+fn text(field: &str, value: Option<&str>, max_bytes: usize) -> Valid<Option<String>> {
+    match value {
+        Some(v) if v.len() > max_bytes => Err(invalid(field, format!("longer than {max_bytes} bytes"))),
+        Some(v) if !v.is_empty() => Ok(Some(v.to_owned())),
+        _ => Ok(None),
+    }
+}
+
+/// Checks an agent version and protocol list.
+pub fn peer_facts(field: &str, agent: &str, protocols: &[String], limits: &Limits) -> Valid<(Option<String>, Vec<String>)> {
+    let agent = text(&format!("{field}agent_version"), Some(agent), limits.max_text_bytes)?;
+    if protocols.len() > limits.max_protocols {
+        return Err(invalid(format!("{field}protocols"), format!("more than {} protocols", limits.max_protocols)));
+    }
+    for (i, protocol) in protocols.iter().enumerate() {
+        if protocol.is_empty() || protocol.len() > 256 {
+            return Err(invalid(format!("{field}protocols[{i}]"), "must be 1 to 256 bytes"));
+        }
+    }
+    Ok((agent, protocols.to_vec()))
+}
+
+fn timestamp(field: &str, value: u64, now: i64, limits: &Limits) -> Valid<i64> {
+    let ns = i64::try_from(value).map_err(|_| invalid(field, "beyond the year 2262"))?;
+    if ns < EARLIEST_PLAUSIBLE_NS {
+        return Err(invalid(field, "before 2020; times are Unix nanoseconds"));
+    }
+    if ns > now + limits.max_clock_skew_ns {
+        return Err(invalid(field, "in the future; check the client's clock"));
+    }
+    Ok(ns)
+}
+
+fn ordered(earlier: (&str, i64), later: (&str, i64)) -> Valid<()> {
+    if earlier.1 > later.1 {
+        return Err(invalid(later.0, format!("before {}", earlier.0)));
+    }
+    Ok(())
+}
+
+fn seconds(field: &str, value: f32) -> Valid<f64> {
+    if !value.is_finite() || value < 0.0 || value > 86_400.0 {
+        return Err(invalid(field, format!("{value} is not a duration in seconds between 0 and 86400")));
+    }
+    Ok(f64::from(value))
+}
+
+fn outcome(value: i32) -> Valid<Outcome> {
+    let outcome = pb::HolePunchOutcome::try_from(value)
+        .map_err(|_| invalid("outcome", format!("unknown value {value}")))?;
+    Ok(match outcome {
+        pb::HolePunchOutcome::Unknown => Outcome::Unknown,
+        pb::HolePunchOutcome::NoConnection => Outcome::NoConnection,
+        pb::HolePunchOutcome::NoStream => Outcome::NoStream,
+        pb::HolePunchOutcome::ConnectionReversed => Outcome::ConnectionReversed,
+        pb::HolePunchOutcome::Cancelled => Outcome::Cancelled,
+        pb::HolePunchOutcome::Failed => Outcome::Failed,
+        pb::HolePunchOutcome::Success => Outcome::Success,
+    })
+}
+
+fn attempt_outcome(field: &str, value: i32) -> Valid<AttemptOutcome> {
+    let outcome = pb::HolePunchAttemptOutcome::try_from(value)
+        .map_err(|_| invalid(field, format!("unknown value {value}")))?;
+    Ok(match outcome {
+        pb::HolePunchAttemptOutcome::Unknown => AttemptOutcome::Unknown,
+        pb::HolePunchAttemptOutcome::DirectDial => AttemptOutcome::DirectDial,
+        pb::HolePunchAttemptOutcome::ProtocolError => AttemptOutcome::ProtocolError,
+        pb::HolePunchAttemptOutcome::Cancelled => AttemptOutcome::Cancelled,
+        pb::HolePunchAttemptOutcome::Timeout => AttemptOutcome::Timeout,
+        pb::HolePunchAttemptOutcome::Failed => AttemptOutcome::Failed,
+        pb::HolePunchAttemptOutcome::Success => AttemptOutcome::Success,
+    })
+}
+
+fn latency_kind(field: &str, value: i32) -> Valid<LatencyKind> {
+    let kind = pb::LatencyMeasurementType::try_from(value)
+        .map_err(|_| invalid(field, format!("unknown value {value}")))?;
+    Ok(match kind {
+        pb::LatencyMeasurementType::ToRelay => LatencyKind::ToRelay,
+        pb::LatencyMeasurementType::ToRemoteThroughRelay => LatencyKind::ToRemoteThroughRelay,
+        pb::LatencyMeasurementType::ToRemoteAfterHolePunch => LatencyKind::ToRemoteAfterHolePunch,
+    })
+}
+
+fn attempt(index: usize, wire: &pb::HolePunchAttempt, now: i64, limits: &Limits) -> Valid<NewAttempt> {
+    let field = |name: &str| format!("hole_punch_attempts[{index}].{name}");
+    let opened_at = timestamp(&field("opened_at"), wire.opened_at, now, limits)?;
+    let ended_at = timestamp(&field("ended_at"), wire.ended_at, now, limits)?;
+    ordered((&field("opened_at"), opened_at), (&field("ended_at"), ended_at))?;
+    let started_at = match wire.started_at {
+        Some(started) => {
+            let started = timestamp(&field("started_at"), started, now, limits)?;
+            ordered((&field("opened_at"), opened_at), (&field("started_at"), started))?;
+            ordered((&field("started_at"), started), (&field("ended_at"), ended_at))?;
+            Some(started)
+        }
+        None => None,
+    };
+    Ok(NewAttempt {
+        opened_at,
+        started_at,
+        ended_at,
+        start_rtt_seconds: wire.start_rtt.map(|rtt| seconds(&field("start_rtt"), rtt)).transpose()?,
+        elapsed_seconds: seconds(&field("elapsed_time"), wire.elapsed_time)?,
+        outcome: attempt_outcome(&field("outcome"), wire.outcome)?,
+        error: text(&field("error"), wire.error.as_deref(), limits.max_text_bytes)?,
+        direct_dial_error: text(&field("direct_dial_error"), wire.direct_dial_error.as_deref(), limits.max_text_bytes)?,
+        addresses: multiaddrs(&field("multi_addresses"), &wire.multi_addresses, limits)?,
+    })
+}
+
+fn latency_measurement(index: usize, wire: &pb::LatencyMeasurement, limits: &Limits) -> Valid<NewLatencyMeasurement> {
+    let field = |name: &str| format!("latency_measurements[{index}].{name}");
+    let (agent_version, protocols) = peer_facts(&field(""), &wire.agent_version, &wire.protocols, limits)?;
+    if wire.rtts.len() > limits.max_samples {
+        return Err(invalid(field("rtts"), format!("more than {} samples", limits.max_samples)));
+    }
+    if !wire.rtt_errs.is_empty() && wire.rtt_errs.len() != wire.rtts.len() {
+        return Err(invalid(field("rtt_errs"), "must be empty or as long as rtts"));
+    }
+    let rtts = wire
+        .rtts
+        .iter()
+        .enumerate()
+        .map(|(i, rtt)| match rtt {
+            rtt if *rtt == -1.0 => Ok(-1.0),
+            rtt => seconds(&format!("{}[{i}]", field("rtts")), *rtt),
+        })
+        .collect::<Valid<Vec<f64>>>()?;
+    for (i, err) in wire.rtt_errs.iter().enumerate() {
+        text(&format!("{}[{i}]", field("rtt_errs")), Some(err), limits.max_text_bytes)?;
+    }
+    Ok(NewLatencyMeasurement {
+        peer: PeerInfo {
+            peer_id: peer_id(&field("remote_id"), &wire.remote_id)?,
+            agent_version,
+            protocols,
+        },
+        address: multiaddr(&field("multi_address"), &wire.multi_address, limits)?,
+        kind: latency_kind(&field("mtype"), wire.mtype)?,
+        rtts,
+        rtt_errors: wire.rtt_errs.clone(),
+    })
+}
+
+fn nat_mapping(index: usize, wire: &pb::NatMapping, limits: &Limits) -> Valid<NatMapping> {
+    let field = |name: &str| format!("nat_mappings[{index}].{name}");
+    let port = |name: &str, value: i32| {
+        if (0..=65535).contains(&value) {
+            Ok(value)
+        } else {
+            Err(invalid(field(name), format!("{value} is not a port")))
+        }
+    };
+    if !matches!(wire.protocol.as_str(), "tcp" | "udp" | "TCP" | "UDP") {
+        return Err(invalid(field("protocol"), "must be tcp or udp"));
+    }
+    let required = |name: &str, value: &str| {
+        text(&field(name), Some(value), limits.max_text_bytes)?.ok_or_else(|| invalid(field(name), "missing"))
+    };
+    Ok(NatMapping {
+        internal_port: port("internal_port", wire.internal_port)?,
+        external_port: port("external_port", wire.external_port)?,
+        protocol: wire.protocol.to_lowercase(),
+        addr: required("addr", &wire.addr)?,
+        addr_network: required("addr_network", &wire.addr_network)?,
+    })
+}
+
+fn network_information(wire: &pb::NetworkInformation, limits: &Limits) -> Valid<NetworkInformation> {
+    Ok(NetworkInformation {
+        supports_ipv6: wire.supports_ipv6,
+        supports_ipv6_error: text("network_information.supports_ipv6_error", wire.supports_ipv6_error.as_deref(), limits.max_text_bytes)?,
+        router_login_html: text("network_information.router_login_html", wire.router_login_html.as_deref(), limits.max_html_bytes)?,
+        router_login_html_error: text(
+            "network_information.router_login_html_error",
+            wire.router_login_html_error.as_deref(),
+            limits.max_text_bytes,
+        )?,
+    })
+}
+
+fn bounded<T>(field: &str, list: &[T], max: usize) -> Valid<()> {
+    if list.len() > max {
+        return Err(invalid(field, format!("more than {max} entries")));
+    }
+    Ok(())
+}
+
+/// Validates a whole TrackHolePunch request; `now` is Unix ns. The API key id is filled in by
+/// the caller after authentication.
+pub fn hole_punch_result(wire: &pb::TrackHolePunchRequest, api_key_id: i64, now: i64, limits: &Limits) -> Valid<NewHolePunchResult> {
+    let connect_started_at = timestamp("connect_started_at", wire.connect_started_at, now, limits)?;
+    let connect_ended_at = timestamp("connect_ended_at", wire.connect_ended_at, now, limits)?;
+    let ended_at = timestamp("ended_at", wire.ended_at, now, limits)?;
+    ordered(("connect_started_at", connect_started_at), ("connect_ended_at", connect_ended_at))?;
+    ordered(("connect_ended_at", connect_ended_at), ("ended_at", ended_at))?;
+    bounded("hole_punch_attempts", &wire.hole_punch_attempts, limits.max_attempts)?;
+    bounded("latency_measurements", &wire.latency_measurements, limits.max_latency_measurements)?;
+    bounded("nat_mappings", &wire.nat_mappings, limits.max_nat_mappings)?;
+    bounded("protocols", &wire.protocols, 16)?;
+    let attempts = wire
+        .hole_punch_attempts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| attempt(i, a, now, limits))
+        .collect::<Valid<Vec<_>>>()?;
+    for (i, a) in attempts.iter().enumerate() {
+        ordered(("connect_started_at", connect_started_at), (&format!("hole_punch_attempts[{i}].opened_at"), a.opened_at))?;
+    }
+    Ok(NewHolePunchResult {
+        api_key_id,
+        client_peer_id: peer_id("client_id", &wire.client_id)?,
+        remote_peer_id: peer_id("remote_id", &wire.remote_id)?,
+        remote_addresses: multiaddrs("remote_multi_addresses", &wire.remote_multi_addresses, limits)?,
+        open_addresses: multiaddrs("open_multi_addresses", &wire.open_multi_addresses, limits)?,
+        listen_addresses: multiaddrs("listen_multi_addresses", &wire.listen_multi_addresses, limits)?,
+        connect_started_at,
+        connect_ended_at,
+        ended_at,
+        has_direct_conns: wire.has_direct_conns,
+        outcome: outcome(wire.outcome)?,
+        error: text("error", wire.error.as_deref(), limits.max_text_bytes)?,
+        protocol_filters: wire.protocols.clone(),
+        attempts,
+        latency_measurements: wire
+            .latency_measurements
+            .iter()
+            .enumerate()
+            .map(|(i, m)| latency_measurement(i, m, limits))
+            .collect::<Valid<Vec<_>>>()?,
+        network_information: wire.network_information.as_ref().map(|n| network_information(n, limits)).transpose()?,
+        nat_mappings: wire
+            .nat_mappings
+            .iter()
+            .enumerate()
+            .map(|(i, m)| nat_mapping(i, m, limits))
+            .collect::<Valid<Vec<_>>>()?,
+    })
+}

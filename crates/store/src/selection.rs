@@ -1,0 +1,222 @@
+//! Which NATed peer a client gets next (GetAddrInfo), after the original's rules
+//! (`punchr-original.md` §5): seen by the honeypot recently, DCUtR-capable, only relay addresses
+//! served, no remote handed out more than a limit per window across all clients, and no
+//! (remote, relay address) pair repeated to the same client within a window.
+//!
+//! Unlike the original it never sorts candidates at random nor scans results: the candidate list
+//! comes from the freshness window of `connection_events` (indexed), the limits from `handouts`
+//! (indexed), and the random choice is a shuffle in memory of the candidate ids.
+
+use multiaddr::Multiaddr;
+use rand::seq::SliceRandom;
+use sqlx::{AnyConnection, Row};
+
+use crate::{Result, Store};
+
+/// The selection's windows and limits; times in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectionRules {
+    /// A remote must have connected to the honeypot within this window.
+    pub fresh_within_ns: i64,
+    /// At most this many handouts of one remote per `remote_limit_window_ns`, across all clients.
+    pub remote_limit: i64,
+    /// The window of `remote_limit`.
+    pub remote_limit_window_ns: i64,
+    /// A (remote, address) pair is not handed to the same client again within this window.
+    pub repeat_window_ns: i64,
+}
+
+impl Default for SelectionRules {
+    fn default() -> Self {
+        const MINUTE: i64 = 60_000_000_000;
+        SelectionRules {
+            fresh_within_ns: 10 * MINUTE,
+            remote_limit: 10,
+            remote_limit_window_ns: MINUTE,
+            repeat_window_ns: 10 * MINUTE,
+        }
+    }
+}
+
+/// A remote handed to a client, with the relay addresses to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handout {
+    /// Base58 peer ID of the remote.
+    pub remote_peer_id: String,
+    /// Its relay addresses that this client has not been given recently.
+    pub addresses: Vec<Multiaddr>,
+}
+
+/// Who asks: the API key, the host that asks and all hosts of the same client (database ids).
+#[derive(Debug, Clone)]
+pub struct Requester {
+    /// The API key of the client.
+    pub api_key_id: i64,
+    /// The host that will punch.
+    pub host_peer_id: i64,
+    /// Every host of the client, including `host_peer_id`.
+    pub client_hosts: Vec<i64>,
+}
+
+impl Store {
+    /// Picks a random eligible remote for `requester` and records the handout, or returns `None`
+    /// when no remote is eligible. `now` is Unix ns.
+    pub async fn select_remote(
+        &self,
+        requester: &Requester,
+        rules: &SelectionRules,
+        now: i64,
+    ) -> Result<Option<Handout>> {
+        let mut candidates = self.fresh_candidates(rules, now).await?;
+        candidates.shuffle(&mut rand::thread_rng());
+        for remote_id in candidates {
+            let mut tx = self.pool().begin().await?;
+            let handout = try_hand_out(&mut tx, remote_id, requester, rules, now).await?;
+            if handout.is_some() {
+                tx.commit().await?;
+                return Ok(handout);
+            }
+            tx.rollback().await?;
+        }
+        Ok(None)
+    }
+
+    /// DCUtR-capable remotes seen within the freshness window and below the rate limit.
+    async fn fresh_candidates(&self, rules: &SelectionRules, now: i64) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT ce.remote_peer_id FROM connection_events ce \
+             JOIN peers p ON p.id = ce.remote_peer_id \
+             WHERE ce.opened_at > $1 AND p.supports_dcutr \
+               AND (SELECT COUNT(*) FROM handouts h \
+                    WHERE h.remote_peer_id = ce.remote_peer_id AND h.handed_at > $2) < $3",
+        )
+        .bind(now - rules.fresh_within_ns)
+        .bind(now - rules.remote_limit_window_ns)
+        .bind(rules.remote_limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<i64, _>(0)?))
+            .collect()
+    }
+}
+
+/// Within one transaction: lock the remote, re-check its rate limit, find the addresses this
+/// client may get, and record the handout.
+async fn try_hand_out(
+    conn: &mut AnyConnection,
+    remote_id: i64,
+    requester: &Requester,
+    rules: &SelectionRules,
+    now: i64,
+) -> Result<Option<Handout>> {
+    // A no-op write takes the remote's row lock (PostgreSQL) or the write lock (SQLite), so
+    // concurrent requests cannot both slip under the rate limit.
+    let locked = sqlx::query("UPDATE peers SET updated_at = updated_at WHERE id = $1 RETURNING peer_id")
+        .bind(remote_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let remote_peer_id: String = locked.try_get(0)?;
+    let recent: i64 = sqlx::query("SELECT COUNT(*) FROM handouts WHERE remote_peer_id = $1 AND handed_at > $2")
+        .bind(remote_id)
+        .bind(now - rules.remote_limit_window_ns)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    if recent >= rules.remote_limit {
+        return Ok(None);
+    }
+    let addresses = eligible_addresses(&mut *conn, remote_id, requester, rules, now).await?;
+    if addresses.is_empty() {
+        return Ok(None);
+    }
+    record_handout(&mut *conn, remote_id, requester, &addresses, now).await?;
+    let addresses = addresses
+        .into_iter()
+        .filter_map(|(_, text)| text.parse().ok())
+        .collect();
+    Ok(Some(Handout {
+        remote_peer_id,
+        addresses,
+    }))
+}
+
+/// `$1, $2, …` placeholders from `first` on.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn eligible_addresses(
+    conn: &mut AnyConnection,
+    remote_id: i64,
+    requester: &Requester,
+    rules: &SelectionRules,
+    now: i64,
+) -> Result<Vec<(i64, String)>> {
+    let mut hosts = requester.client_hosts.clone();
+    hosts.push(requester.host_peer_id);
+    hosts.sort_unstable();
+    hosts.dedup();
+    let sql = format!(
+        "SELECT DISTINCT m.id, m.maddr FROM connection_events ce \
+         JOIN connection_event_addresses x ON x.connection_event_id = ce.id \
+         JOIN multi_addresses m ON m.id = x.multi_address_id \
+         WHERE ce.remote_peer_id = $1 AND ce.opened_at > $2 AND m.is_relay \
+           AND NOT EXISTS (SELECT 1 FROM handouts h JOIN handout_addresses ha ON ha.handout_id = h.id \
+               WHERE h.remote_peer_id = $1 AND ha.multi_address_id = m.id AND h.handed_at > $3 \
+                 AND h.client_peer_id IN ({})) \
+         ORDER BY m.maddr",
+        placeholders(4, hosts.len())
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(remote_id)
+        .bind(now - rules.fresh_within_ns)
+        .bind(now - rules.repeat_window_ns);
+    for host in hosts {
+        query = query.bind(host);
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+async fn record_handout(
+    conn: &mut AnyConnection,
+    remote_id: i64,
+    requester: &Requester,
+    addresses: &[(i64, String)],
+    now: i64,
+) -> Result<()> {
+    let row = sqlx::query(
+        "INSERT INTO handouts (api_key_id, client_peer_id, remote_peer_id, handed_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(requester.api_key_id)
+    .bind(requester.host_peer_id)
+    .bind(remote_id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let handout_id: i64 = row.try_get(0)?;
+    for (address_id, _) in addresses {
+        sqlx::query("INSERT INTO handout_addresses (handout_id, multi_address_id) VALUES ($1, $2)")
+            .bind(handout_id)
+            .bind(*address_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_count_from_the_first() {
+        assert_eq!(placeholders(4, 3), "$4, $5, $6");
+    }
+}
