@@ -513,6 +513,8 @@ fn track_hole_punch_request() -> TrackHolePunchRequest {
             nat_mapping("TCP", 4001, 4001),
             nat_mapping("UDP", 4001, 51_820),
         ],
+        // Ours (field 100); original clients never send it.
+        report_id: None,
     }
 }
 
@@ -743,18 +745,28 @@ fn negative_int32_is_sign_extended_like_go() {
 }
 
 #[test]
-fn extension_fields_from_100_up_are_skipped() {
-    // Fields numbered 100 and up are ours; a decoder must skip those it does not know, whatever
-    // their wire type and wherever they are, also inside embedded messages.
+fn report_id_is_our_field_100() {
+    let mut request = track_hole_punch_request();
+    request.report_id = Some(b"0123456789abcdef".to_vec());
+    let mut wire = track_hole_punch_request_wire();
+    wire.push(bytes(100, b"0123456789abcdef"));
+    assert_wire_compatible(&request, &wire);
+}
+
+#[test]
+fn unknown_extension_fields_are_skipped() {
+    // Fields numbered 100 and up are ours; a decoder must skip those it does not know (from a
+    // newer version), whatever their wire type and wherever they are, also inside embedded
+    // messages. Field 100 of TrackHolePunchRequest is report_id; 200 and up are unassigned.
     let mut attempt = failed_attempt_wire();
-    attempt.push(string(100, "attempt extension"));
+    attempt.push(string(200, "attempt extension"));
     let mut wire = track_hole_punch_request_wire();
     let first_attempt = wire.iter().position(|(number, _)| *number == 6).unwrap();
     wire[first_attempt] = message(6, &attempt);
-    wire.insert(first_attempt, bytes(101, b"\x0a\x03abc"));
-    wire.insert(0, varint(100, 42));
-    wire.push(float(102, 1.5));
-    wire.push((103, Wire::Fixed64(u64::MAX)));
+    wire.insert(first_attempt, bytes(201, b"\x0a\x03abc"));
+    wire.insert(0, varint(200, 42));
+    wire.push(float(202, 1.5));
+    wire.push((203, Wire::Fixed64(u64::MAX)));
     wire.push(varint(536_870_911, 1)); // the largest field number
     assert_decodes(&wire, &track_hole_punch_request());
 }

@@ -316,8 +316,14 @@ pub fn hole_punch_result(wire: &pb::TrackHolePunchRequest, api_key_id: i64, now:
     for (i, a) in attempts.iter().enumerate() {
         ordered(("connect_started_at", connect_started_at), (&format!("hole_punch_attempts[{i}].opened_at"), a.opened_at))?;
     }
+    if let Some(id) = &wire.report_id {
+        if id.is_empty() || id.len() > 64 {
+            return Err(invalid("report_id", "must be 1 to 64 bytes"));
+        }
+    }
     Ok(NewHolePunchResult {
         api_key_id,
+        report_id: wire.report_id.clone(),
         client_peer_id: peer_id("client_id", &wire.client_id)?,
         remote_peer_id: peer_id("remote_id", &wire.remote_id)?,
         remote_addresses: multiaddrs("remote_multi_addresses", &wire.remote_multi_addresses, limits)?,

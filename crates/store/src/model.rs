@@ -210,6 +210,8 @@ pub struct NatMapping {
 pub struct NewHolePunchResult {
     /// The API key the result was reported with.
     pub api_key_id: i64,
+    /// The client's id for this result; a second result with the same id is not stored again.
+    pub report_id: Option<Vec<u8>>,
     /// The client host that punched.
     pub client_peer_id: String,
     /// The peer that was punched.

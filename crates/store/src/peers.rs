@@ -146,7 +146,11 @@ impl Store {
     }
 
     /// Of `peer_ids`, those the API key registered as hosts, with their database ids.
-    pub async fn registered_hosts(&self, api_key_id: i64, peer_ids: &[String]) -> Result<Vec<(String, i64)>> {
+    pub async fn registered_hosts(
+        &self,
+        api_key_id: i64,
+        peer_ids: &[String],
+    ) -> Result<Vec<(String, i64)>> {
         let mut hosts = Vec::new();
         for peer_id in peer_ids {
             if let Some(id) = self.registered_host(api_key_id, peer_id).await? {

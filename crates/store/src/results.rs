@@ -21,12 +21,38 @@ use crate::{
 
 impl Store {
     /// Writes a result with all its parts in one transaction and returns its id. Either all of
-    /// it is stored or, on any error, nothing.
+    /// it is stored or, on any error, nothing. A result whose `report_id` is stored already is
+    /// not stored again; the stored one's id is returned.
     pub async fn insert_hole_punch_result(&self, result: &NewHolePunchResult) -> Result<i64> {
+        if let Some(id) = self.result_with_report_id(result).await? {
+            return Ok(id);
+        }
         let mut tx = self.pool().begin().await?;
-        let id = insert_result(&mut tx, result).await?;
-        tx.commit().await?;
-        Ok(id)
+        match insert_result(&mut tx, result).await {
+            Ok(id) => {
+                tx.commit().await?;
+                Ok(id)
+            }
+            Err(error) => {
+                tx.rollback().await?;
+                // A concurrent delivery of the same report won the race: that is success.
+                match self.result_with_report_id(result).await? {
+                    Some(id) => Ok(id),
+                    None => Err(error),
+                }
+            }
+        }
+    }
+
+    async fn result_with_report_id(&self, result: &NewHolePunchResult) -> Result<Option<i64>> {
+        let Some(report_id) = &result.report_id else {
+            return Ok(None);
+        };
+        let row = sqlx::query("SELECT id FROM hole_punch_results WHERE report_id = $1")
+            .bind(report_id.clone())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     /// Reads a stored result back in the shape it was written. Address lists come back sorted
@@ -46,8 +72,9 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     let protocol_filters = serde_json::to_string(&result.protocol_filters).expect("ints serialise");
     let row = sqlx::query(
         "INSERT INTO hole_punch_results (api_key_id, client_peer_id, remote_peer_id, listen_address_set_id, \
-           connect_started_at, connect_ended_at, ended_at, has_direct_conns, outcome, error, protocol_filters, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+           connect_started_at, connect_ended_at, ended_at, has_direct_conns, outcome, error, protocol_filters, created_at, \
+           report_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
     )
     .bind(result.api_key_id)
     .bind(client_id)
@@ -61,6 +88,7 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     .bind(result.error.as_deref())
     .bind(protocol_filters)
     .bind(now_unix_nanos())
+    .bind(result.report_id.clone())
     .fetch_one(&mut *conn)
     .await?;
     let result_id: i64 = row.try_get(0)?;
@@ -320,7 +348,7 @@ async fn insert_network_information(
 
 async fn load_result(conn: &mut AnyConnection, id: i64) -> Result<Option<NewHolePunchResult>> {
     let row = sqlx::query(
-        "SELECT r.api_key_id, c.peer_id AS client, p.peer_id AS remote, r.listen_address_set_id, \
+        "SELECT r.api_key_id, r.report_id, c.peer_id AS client, p.peer_id AS remote, r.listen_address_set_id, \
            r.connect_started_at, r.connect_ended_at, r.ended_at, r.has_direct_conns, r.outcome, r.error, \
            r.protocol_filters \
          FROM hole_punch_results r JOIN peers c ON c.id = r.client_peer_id JOIN peers p ON p.id = r.remote_peer_id \
@@ -337,6 +365,7 @@ async fn load_result(conn: &mut AnyConnection, id: i64) -> Result<Option<NewHole
     };
     Ok(Some(NewHolePunchResult {
         api_key_id: row.try_get("api_key_id")?,
+        report_id: row.try_get("report_id")?,
         client_peer_id: row.try_get("client")?,
         remote_peer_id: row.try_get("remote")?,
         remote_addresses: addresses(

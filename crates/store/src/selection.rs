@@ -112,17 +112,19 @@ async fn try_hand_out(
 ) -> Result<Option<Handout>> {
     // A no-op write takes the remote's row lock (PostgreSQL) or the write lock (SQLite), so
     // concurrent requests cannot both slip under the rate limit.
-    let locked = sqlx::query("UPDATE peers SET updated_at = updated_at WHERE id = $1 RETURNING peer_id")
-        .bind(remote_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let locked =
+        sqlx::query("UPDATE peers SET updated_at = updated_at WHERE id = $1 RETURNING peer_id")
+            .bind(remote_id)
+            .fetch_one(&mut *conn)
+            .await?;
     let remote_peer_id: String = locked.try_get(0)?;
-    let recent: i64 = sqlx::query("SELECT COUNT(*) FROM handouts WHERE remote_peer_id = $1 AND handed_at > $2")
-        .bind(remote_id)
-        .bind(now - rules.remote_limit_window_ns)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
+    let recent: i64 =
+        sqlx::query("SELECT COUNT(*) FROM handouts WHERE remote_peer_id = $1 AND handed_at > $2")
+            .bind(remote_id)
+            .bind(now - rules.remote_limit_window_ns)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
     if recent >= rules.remote_limit {
         return Ok(None);
     }

@@ -23,6 +23,7 @@ on_both_engines!(
     duplicate_addresses_are_linked_once,
     listen_address_sets_are_shared,
     concurrent_writers_lose_nothing,
+    reports_delivered_twice_are_stored_once,
     peer_facts_survive_bare_upserts,
 );
 
@@ -317,7 +318,8 @@ async fn concurrent_writers_lose_nothing(db: TestDb) {
         .map(|seq| {
             let store = db.store.clone();
             // Same client, remote and relays, overlapping addresses: the writers race on upserts.
-            let result = fixtures::hole_punch_result(key.id, &client, &remote, seq % 3);
+            let mut result = fixtures::hole_punch_result(key.id, &client, &remote, seq % 3);
+            result.report_id = Some(seq.to_be_bytes().to_vec());
             tokio::spawn(async move { store.insert_hole_punch_result(&result).await })
         })
         .collect();
@@ -358,4 +360,34 @@ async fn peer_facts_survive_bare_upserts(db: TestDb) {
     );
     assert!(flag(&row, "supports_dcutr").unwrap());
     assert_eq!(db.store.peer_db_id(&known.peer_id).await.unwrap(), Some(id));
+}
+
+async fn reports_delivered_twice_are_stored_once(db: TestDb) {
+    let (key, _) = db.store.create_api_key("alice").await.unwrap();
+    let result = fixtures::hole_punch_result(key.id, &peer_id(), &peer_id(), 5);
+    let first = db.store.insert_hole_punch_result(&result).await.unwrap();
+    let again = db.store.insert_hole_punch_result(&result).await.unwrap();
+    assert_eq!(first, again);
+    // Racing deliveries of one report also store it once.
+    let racing = fixtures::hole_punch_result(key.id, &peer_id(), &peer_id(), 6);
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = db.store.clone();
+            let result = racing.clone();
+            tokio::spawn(async move { store.insert_hole_punch_result(&result).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for writer in writers {
+        ids.push(writer.await.unwrap().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(count(&db.store, "hole_punch_results").await, 2);
+    // Results without a report id are never merged.
+    let mut anonymous = fixtures::hole_punch_result(key.id, &peer_id(), &peer_id(), 7);
+    anonymous.report_id = None;
+    db.store.insert_hole_punch_result(&anonymous).await.unwrap();
+    db.store.insert_hole_punch_result(&anonymous).await.unwrap();
+    assert_eq!(count(&db.store, "hole_punch_results").await, 4);
 }

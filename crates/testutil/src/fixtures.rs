@@ -65,6 +65,7 @@ pub fn hole_punch_result(
     let relay = relayed[0].clone();
     NewHolePunchResult {
         api_key_id,
+        report_id: Some(format!("report-{client}-{seq}").into_bytes()),
         client_peer_id: client.to_string(),
         remote_peer_id: remote.to_string(),
         remote_addresses: relayed.clone(),
