@@ -2,6 +2,11 @@
 //! reports every attempt.
 //!
 //! - [`outcome`]: the classification of one hole punch as a state machine without I/O, after
-//!   the original punchr's rules.
+//!   the original punchr's rules;
+//! - [`outbox`]: results waiting for the server, kept on disk until it confirms them.
 
+pub mod config;
+pub mod delivery;
+pub mod outbox;
 pub mod outcome;
+pub mod report;

@@ -1,0 +1,210 @@
+//! Command line and environment configuration of `punchr-client`, after the original clients'
+//! flags (`punchr-original.md` §1.2) with `PUNCHR_CLIENT_*` variables.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use multiaddr::Multiaddr;
+
+/// The Punchr client: hole punches NATed peers the server hands out and reports every attempt.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "punchr-client", version, about)]
+pub struct ClientConfig {
+    /// API key; also read from API_KEY as the original Rust client did.
+    #[arg(long, env = "PUNCHR_CLIENT_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Peers to bootstrap from (comma separated multiaddresses with /p2p/ IDs).
+    #[arg(long, env = "PUNCHR_CLIENT_BOOTSTRAP_PEERS", value_delimiter = ',')]
+    pub bootstrap_peers: Vec<Multiaddr>,
+    /// Number of libp2p hosts (identities on their own ports) to punch from, round-robin.
+    #[arg(long, env = "PUNCHR_CLIENT_HOST_COUNT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub host_count: u32,
+    /// Key file: one base64 protobuf-encoded private key per line (mode 0600). Default:
+    /// $XDG_CONFIG_HOME/punchr/client.keys.
+    #[arg(long, env = "PUNCHR_CLIENT_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Derive identities from this seed instead of the key file (tests, the lab).
+    #[arg(long, env = "PUNCHR_CLIENT_SEED", conflicts_with = "key_file")]
+    pub seed: Option<String>,
+    /// Server host name or address.
+    #[arg(long, env = "PUNCHR_CLIENT_SERVER_HOST", default_value = "localhost")]
+    pub server_host: String,
+    /// Server gRPC port.
+    #[arg(long, env = "PUNCHR_CLIENT_SERVER_PORT", default_value_t = 10000)]
+    pub server_port: u16,
+    /// Talk TLS to the server.
+    #[arg(long, env = "PUNCHR_CLIENT_SERVER_SSL", default_value_t = false)]
+    pub server_ssl: bool,
+    /// Accept any server certificate (insecure; for tests).
+    #[arg(
+        long,
+        env = "PUNCHR_CLIENT_SERVER_SSL_SKIP_VERIFY",
+        default_value_t = false
+    )]
+    pub server_ssl_skip_verify: bool,
+    /// CA certificate (PEM) that signed the server's certificate; implies --server-ssl.
+    #[arg(long, env = "PUNCHR_CLIENT_PEM")]
+    pub pem: Option<PathBuf>,
+    /// Address of the telemetry endpoint (/metrics, /healthz).
+    #[arg(
+        long,
+        env = "PUNCHR_CLIENT_TELEMETRY_HOST",
+        default_value = "127.0.0.1"
+    )]
+    pub telemetry_host: IpAddr,
+    /// Telemetry port; 0 disables telemetry.
+    #[arg(long, env = "PUNCHR_CLIENT_TELEMETRY_PORT", default_value_t = 12001)]
+    pub telemetry_port: u16,
+    /// Stop after this many hole punches (default: run until stopped).
+    #[arg(long, env = "PUNCHR_CLIENT_ROUNDS")]
+    pub rounds: Option<u64>,
+    /// Addresses to listen on (TCP and QUIC on a free port each).
+    #[arg(
+        long,
+        env = "PUNCHR_CLIENT_LISTEN",
+        value_delimiter = ',',
+        default_value = "0.0.0.0,::"
+    )]
+    pub listen: Vec<IpAddr>,
+    /// How long to wait for the remote to open each /libp2p/dcutr stream.
+    #[arg(long, env = "PUNCHR_CLIENT_STREAM_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub stream_timeout: Duration,
+    /// How long to wait for the next event of a running attempt.
+    #[arg(long, env = "PUNCHR_CLIENT_ATTEMPT_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub attempt_timeout: Duration,
+    /// Deadline of the relayed connection to the remote.
+    #[arg(long, env = "PUNCHR_CLIENT_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Wait before asking again when the server has no peer.
+    #[arg(long, env = "PUNCHR_CLIENT_NO_PEER_WAIT", default_value = "10s", value_parser = parse_duration)]
+    pub no_peer_wait: Duration,
+    /// How long bootstrapping may take to find the hosts' public addresses.
+    #[arg(long, env = "PUNCHR_CLIENT_BOOTSTRAP_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub bootstrap_timeout: Duration,
+    /// Directory of results not yet confirmed by the server. Default:
+    /// $XDG_STATE_HOME/punchr/outbox.
+    #[arg(long, env = "PUNCHR_CLIENT_OUTBOX")]
+    pub outbox: Option<PathBuf>,
+    /// Skip the latency measurements (pings).
+    #[arg(long, env = "PUNCHR_CLIENT_NO_PINGS", default_value_t = false)]
+    pub no_pings: bool,
+}
+
+impl ClientConfig {
+    /// The API key from --api-key, PUNCHR_CLIENT_API_KEY or API_KEY.
+    pub fn resolved_api_key(&self) -> Option<String> {
+        self.api_key
+            .clone()
+            .or_else(|| std::env::var("API_KEY").ok())
+            .filter(|key| !key.trim().is_empty())
+    }
+
+    /// Whether gRPC uses TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.server_ssl || self.pem.is_some() || self.server_ssl_skip_verify
+    }
+
+    /// The key file to use when no seed is given.
+    pub fn key_file_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| config_home().join("punchr").join("client.keys"))
+    }
+
+    /// The outbox directory.
+    pub fn outbox_path(&self) -> PathBuf {
+        self.outbox
+            .clone()
+            .unwrap_or_else(|| state_home().join("punchr").join("outbox"))
+    }
+
+    /// The server's URL.
+    pub fn server_url(&self) -> String {
+        let scheme = if self.uses_tls() { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.server_host, self.server_port)
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn config_home() -> PathBuf {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".config"))
+}
+
+fn state_home() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".local").join("state"))
+}
+
+/// Parses `90s`, `10m`, `1h`, `500ms` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write e.g. 500ms, 15s or 2m"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(value)),
+        "ms" => Ok(Duration::from_millis(value)),
+        "m" => Ok(Duration::from_secs(value * 60)),
+        "h" => Ok(Duration::from_secs(value * 3600)),
+        other => Err(format!(
+            "unknown unit {other:?} in {text:?}; use ms, s, m or h"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_original() {
+        let config = ClientConfig::parse_from(["punchr-client"]);
+        assert_eq!(config.host_count, 10);
+        assert_eq!(config.telemetry_port, 12001);
+        assert_eq!(config.stream_timeout, Duration::from_secs(15));
+        assert_eq!(config.no_peer_wait, Duration::from_secs(10));
+        assert_eq!(config.server_url(), "http://localhost:10000");
+    }
+
+    #[test]
+    fn a_ca_file_implies_tls() {
+        let config = ClientConfig::parse_from([
+            "punchr-client",
+            "--pem",
+            "ca.pem",
+            "--server-host",
+            "punchr.example",
+        ]);
+        assert_eq!(config.server_url(), "https://punchr.example:10000");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_hint() {
+        let err = ClientConfig::try_parse_from(["punchr-client", "--host-count", "0"]).unwrap_err();
+        assert!(err.to_string().contains("host-count"), "{err}");
+        let err = ClientConfig::try_parse_from(["punchr-client", "--stream-timeout", "soon"])
+            .unwrap_err();
+        assert!(err.to_string().contains("not a duration"), "{err}");
+        let err = ClientConfig::try_parse_from([
+            "punchr-client",
+            "--bootstrap-peers",
+            "/ip4/1.2.3.4/tcpx/1",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("bootstrap-peers"), "{err}");
+    }
+}

@@ -1,0 +1,162 @@
+//! The link to the server: registration, asking for peers, and delivering results from the
+//! outbox.
+
+use std::time::Duration;
+
+use punchr_proto as pb;
+use punchr_proto::punchr_service_client::PunchrServiceClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Status};
+
+use crate::outbox::{Outbox, OutboxError};
+
+/// Why talking to the server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The server address or TLS settings are unusable.
+    #[error("server settings: {0}")]
+    Settings(String),
+    /// A request failed.
+    #[error("server answered {}: {}", .0.code(), .0.message())]
+    Status(#[from] Status),
+    /// The outbox failed.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// How to reach the server.
+#[derive(Debug, Clone)]
+pub struct ServerAddress {
+    /// `http://host:port` or `https://host:port`.
+    pub url: String,
+    /// PEM of the CA that signed the server's certificate (TLS only).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// A gRPC client of the server, with the API key every request carries.
+#[derive(Debug, Clone)]
+pub struct ServerLink {
+    client: PunchrServiceClient<Channel>,
+    api_key: String,
+}
+
+/// A peer the server handed out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// Peer ID bytes of the remote.
+    pub remote_id: Vec<u8>,
+    /// Its relay addresses (binary multiaddrs).
+    pub addresses: Vec<Vec<u8>>,
+    /// Preferred protocol codes.
+    pub protocol_filter: Vec<i32>,
+}
+
+/// The request sizes the client accepts from the server.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+impl ServerLink {
+    /// A lazily connecting link: the first request connects, and every request reconnects if
+    /// needed, so a server outage only delays the client.
+    pub fn new(address: &ServerAddress, api_key: String) -> Result<ServerLink, LinkError> {
+        let mut endpoint = Endpoint::from_shared(address.url.clone())
+            .map_err(|e| LinkError::Settings(format!("{}: {e}", address.url)))?
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30));
+        if address.url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_webpki_roots();
+            if let Some(pem) = &address.ca_pem {
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| LinkError::Settings(e.to_string()))?;
+        }
+        let client = PunchrServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(ServerLink { client, api_key })
+    }
+
+    /// Registers a host; returns its database id.
+    pub async fn register(
+        &self,
+        client_id: Vec<u8>,
+        agent_version: String,
+        protocols: Vec<String>,
+    ) -> Result<i64, LinkError> {
+        let request = pb::RegisterRequest {
+            client_id,
+            agent_version,
+            protocols,
+            api_key: self.api_key.clone(),
+        };
+        Ok(self
+            .client
+            .clone()
+            .register(request)
+            .await?
+            .into_inner()
+            .db_peer_id)
+    }
+
+    /// Asks for a peer to hole punch; `None` when the server has none right now.
+    pub async fn get_addr_info(
+        &self,
+        host_id: Vec<u8>,
+        all_host_ids: Vec<Vec<u8>>,
+    ) -> Result<Option<Assignment>, LinkError> {
+        let request = pb::GetAddrInfoRequest {
+            host_id,
+            all_host_ids,
+            api_key: self.api_key.clone(),
+        };
+        match self.client.clone().get_addr_info(request).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                if response.remote_id.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(Assignment {
+                    remote_id: response.remote_id,
+                    addresses: response.multi_addresses,
+                    protocol_filter: response.protocols,
+                }))
+            }
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(status.into()),
+        }
+    }
+
+    /// Sends every result waiting in the outbox, oldest first; stops at the first one the
+    /// server cannot take now (it stays for the next call). Results the server refuses for
+    /// good are moved aside, logged, and not retried. Returns how many were delivered.
+    pub async fn deliver(&self, outbox: &Outbox) -> Result<usize, LinkError> {
+        let mut delivered = 0;
+        for entry in outbox.pending()? {
+            let Some(mut request) = outbox.load(&entry)? else {
+                continue;
+            };
+            request.api_key.clone_from(&self.api_key);
+            match self.client.clone().track_hole_punch(request).await {
+                Ok(_) => {
+                    outbox.remove(&entry)?;
+                    delivered += 1;
+                }
+                Err(status) if is_permanent(status.code()) => {
+                    tracing::error!(target: "punchr::client", code = ?status.code(), message = status.message(), file = %entry.path().display(), "server refused a result for good");
+                    outbox.reject(&entry)?;
+                }
+                Err(status) => return Err(status.into()),
+            }
+        }
+        Ok(delivered)
+    }
+}
+
+/// Refusals that a retry cannot change.
+fn is_permanent(code: Code) -> bool {
+    matches!(
+        code,
+        Code::InvalidArgument | Code::PermissionDenied | Code::FailedPrecondition
+    )
+}
