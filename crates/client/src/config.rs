@@ -87,6 +87,13 @@ pub struct ClientConfig {
     /// $XDG_STATE_HOME/punchr/outbox.
     #[arg(long, env = "PUNCHR_CLIENT_OUTBOX")]
     pub outbox: Option<PathBuf>,
+    /// Distinct peers that must observe an address before the client takes it as its public one.
+    #[arg(long, env = "PUNCHR_CLIENT_MIN_OBSERVATIONS", default_value_t = 2)]
+    pub min_observations: usize,
+    /// Take the hosts' listen addresses as public without waiting for observations (private
+    /// testbeds and loopback tests, where no observed address is public).
+    #[arg(long, env = "PUNCHR_CLIENT_ASSUME_PUBLIC", default_value_t = false)]
+    pub assume_public: bool,
     /// Skip the latency measurements (pings).
     #[arg(long, env = "PUNCHR_CLIENT_NO_PINGS", default_value_t = false)]
     pub no_pings: bool,

@@ -7,6 +7,11 @@
 
 pub mod config;
 pub mod delivery;
+pub mod host;
+pub mod latency;
+pub mod observed;
 pub mod outbox;
 pub mod outcome;
+pub mod punch;
 pub mod report;
+pub mod run;

@@ -151,6 +151,11 @@ impl HolePunch {
         Next::Done
     }
 
+    /// The addresses the server served.
+    pub fn served_addresses(&self) -> &[Multiaddr] {
+        &self.served_addresses
+    }
+
     /// The relayed connection failed.
     pub fn connect_failed(&mut self, at: UnixNanos, error: String) -> Next {
         self.connect_ended_at = Some(at);

@@ -1,0 +1,384 @@
+//! One libp2p host of the client: its swarm runs in its own task and takes commands
+//! (bootstrap, punch, cancel) over a channel. The task owns all libp2p state, so hosts never
+//! share locks and a slow host cannot stall another.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, noise, ping, relay, tcp, yamux};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::observed::ObservedAddresses;
+use crate::punch::{ActivePunch, PunchOutput, PunchTimeouts};
+
+/// The agent version hosts announce.
+pub const AGENT_VERSION: &str = concat!("punchr/rust-client/", env!("CARGO_PKG_VERSION"));
+
+/// The protocols a host speaks, as registered with the server.
+pub const PROTOCOLS: &[&str] = &[
+    "/ipfs/id/1.0.0",
+    "/ipfs/id/push/1.0.0",
+    "/ipfs/ping/1.0.0",
+    "/libp2p/circuit/relay/0.2.0/stop",
+    "/libp2p/dcutr",
+];
+
+#[derive(NetworkBehaviour)]
+struct HostBehaviour {
+    relay: relay::client::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    dcutr: punchr_dcutr::Behaviour,
+}
+
+/// What a host needs besides its key.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// IPs to listen on (TCP and QUIC, port 0).
+    pub listen: Vec<IpAddr>,
+    /// Distinct peers that must observe an address before it counts as ours.
+    pub min_observations: usize,
+    /// Take listen addresses as public at once (private testbeds).
+    pub assume_public: bool,
+    /// Timeouts of a punch.
+    pub timeouts: PunchTimeouts,
+}
+
+/// A hole punch to run.
+#[derive(Debug, Clone)]
+pub struct PunchRequest {
+    /// The remote.
+    pub remote: PeerId,
+    /// Its relay addresses.
+    pub addresses: Vec<Multiaddr>,
+}
+
+enum Command {
+    Bootstrap {
+        peers: Vec<Multiaddr>,
+        reply: oneshot::Sender<Option<Multiaddr>>,
+    },
+    Punch {
+        request: PunchRequest,
+        reply: oneshot::Sender<PunchOutput>,
+    },
+    Cancel,
+    Addresses {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+}
+
+/// Why a host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The transport could not be built.
+    #[error("cannot build the libp2p host: {0}")]
+    Build(String),
+    /// A listen address was refused.
+    #[error("cannot listen on {address}: {reason}")]
+    Listen {
+        /// The address.
+        address: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// The host's task ended.
+    #[error("the host's task stopped")]
+    Stopped,
+}
+
+/// A handle on a running host.
+#[derive(Debug, Clone)]
+pub struct Host {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Host {
+    /// Builds the swarm, starts listening and spawns the host's task.
+    pub fn spawn(keypair: Keypair, settings: HostSettings) -> Result<Host, HostError> {
+        let peer_id = keypair.public().to_peer_id();
+        let mut swarm = build_swarm(keypair)?;
+        for ip in &settings.listen {
+            for address in listen_addresses(*ip) {
+                swarm.listen_on(address.clone()).map_err(|e| HostError::Listen {
+                    address,
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        let (commands, receiver) = mpsc::channel(8);
+        tokio::spawn(HostTask::new(swarm, settings).run(receiver));
+        Ok(Host { peer_id, commands })
+    }
+
+    /// The host's peer ID.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, HostError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(command(reply)).await.map_err(|_| HostError::Stopped)?;
+        answer.await.map_err(|_| HostError::Stopped)
+    }
+
+    /// Connects to the bootstrap peers and waits (bounded by the caller) for a confirmed public
+    /// address; returns it.
+    pub async fn bootstrap(&self, peers: Vec<Multiaddr>) -> Result<Option<Multiaddr>, HostError> {
+        self.ask(|reply| Command::Bootstrap { peers, reply }).await
+    }
+
+    /// Runs one hole punch; every wait inside has a deadline.
+    pub async fn punch(&self, request: PunchRequest) -> Result<PunchOutput, HostError> {
+        self.ask(|reply| Command::Punch { request, reply }).await
+    }
+
+    /// Ends the punch in flight as CANCELLED.
+    pub async fn cancel(&self) {
+        let _ = self.commands.send(Command::Cancel).await;
+    }
+
+    /// Listen addresses and confirmed external addresses.
+    pub async fn addresses(&self) -> Result<Vec<Multiaddr>, HostError> {
+        self.ask(|reply| Command::Addresses { reply }).await
+    }
+}
+
+fn listen_addresses(ip: IpAddr) -> [Multiaddr; 2] {
+    let ip_protocol = match ip {
+        IpAddr::V4(v4) => Protocol::Ip4(v4),
+        IpAddr::V6(v6) => Protocol::Ip6(v6),
+    };
+    let base = Multiaddr::empty().with(ip_protocol);
+    [
+        base.clone().with(Protocol::Tcp(0)),
+        base.with(Protocol::Udp(0)).with(Protocol::QuicV1),
+    ]
+}
+
+fn build_swarm(keypair: Keypair) -> Result<Swarm<HostBehaviour>, HostError> {
+    let build_error = |e: &dyn std::fmt::Display| HostError::Build(e.to_string());
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| build_error(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| build_error(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| build_error(&e))?
+        .with_behaviour(|key, relay| HostBehaviour {
+            relay,
+            identify: identify::Behaviour::new(
+                identify::Config::new("/ipfs/0.1.0".into(), key.public()).with_agent_version(AGENT_VERSION.into()),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
+            dcutr: punchr_dcutr::Behaviour::new(key.public().to_peer_id()),
+        })
+        .map_err(|e| build_error(&e))?
+        .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(30)))
+        .build();
+    Ok(swarm)
+}
+
+struct BootstrapWait {
+    reply: oneshot::Sender<Option<Multiaddr>>,
+}
+
+struct Punching {
+    punch: ActivePunch,
+    reply: oneshot::Sender<PunchOutput>,
+}
+
+struct HostTask {
+    swarm: Swarm<HostBehaviour>,
+    settings: HostSettings,
+    observed: ObservedAddresses,
+    bootstrap: Option<BootstrapWait>,
+    punching: Option<Punching>,
+    identities: HashMap<PeerId, (String, Vec<String>)>,
+}
+
+impl HostTask {
+    fn new(swarm: Swarm<HostBehaviour>, settings: HostSettings) -> Self {
+        HostTask {
+            swarm,
+            settings,
+            observed: ObservedAddresses::default(),
+            bootstrap: None,
+            punching: None,
+            identities: HashMap::new(),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        let clock = self.swarm.behaviour().dcutr.clock();
+        i64::try_from(clock.unix_nanos(std::time::Instant::now())).unwrap_or(i64::MAX)
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            let deadline = self.punching.as_ref().map(|p| p.punch.deadline());
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                () = sleep_until(deadline) => {
+                    let now = self.now();
+                    if let Some(punching) = &mut self.punching {
+                        punching.punch.deadline_passed(now);
+                    }
+                }
+            }
+            self.finish_punch_if_done();
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Bootstrap { peers, reply } => {
+                for peer in peers {
+                    if let Err(error) = self.swarm.dial(peer.clone()) {
+                        tracing::warn!(target: "punchr::client", %peer, %error, "bootstrap dial failed");
+                    }
+                }
+                if self.settings.assume_public {
+                    self.assume_listen_addresses_public();
+                }
+                match self.observed.confirmed().first() {
+                    Some(address) => {
+                        let _ = reply.send(Some(address.clone()));
+                    }
+                    None => self.bootstrap = Some(BootstrapWait { reply }),
+                }
+            }
+            Command::Punch { request, reply } => self.start_punch(request, reply),
+            Command::Cancel => {
+                let now = self.now();
+                if let Some(punching) = &mut self.punching {
+                    punching.punch.cancel(now);
+                }
+            }
+            Command::Addresses { reply } => {
+                let mut addresses: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+                addresses.extend(self.swarm.external_addresses().cloned());
+                let _ = reply.send(addresses);
+            }
+        }
+    }
+
+    fn assume_listen_addresses_public(&mut self) {
+        let listening: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+        for address in listening {
+            let unspecified = address.iter().any(|p| match p {
+                Protocol::Ip4(ip) => ip.is_unspecified(),
+                Protocol::Ip6(ip) => ip.is_unspecified(),
+                _ => false,
+            });
+            if !unspecified && self.observed.assume(address.clone()) {
+                self.swarm.add_external_address(address);
+            }
+        }
+    }
+
+    fn start_punch(&mut self, request: PunchRequest, reply: oneshot::Sender<PunchOutput>) {
+        // Start clean: no lingering connection may turn this punch into a reversed one.
+        let _ = self.swarm.disconnect_peer_id(request.remote);
+        let opts = DialOpts::peer_id(request.remote)
+            .addresses(request.addresses.clone())
+            .condition(PeerCondition::Always)
+            .build();
+        let dial = opts.connection_id();
+        let now = self.now();
+        let mut punch = ActivePunch::new(request.remote, request.addresses, dial, now, self.settings.timeouts);
+        if let Err(error) = self.swarm.dial(opts) {
+            punch.dial_failed(dial, error.to_string(), now);
+        }
+        self.punching = Some(Punching { punch, reply });
+    }
+
+    fn finish_punch_if_done(&mut self) {
+        if !self.punching.as_ref().is_some_and(|p| p.punch.is_done()) {
+            return;
+        }
+        let Some(Punching { punch, reply }) = self.punching.take() else { return };
+        let remote = punch.remote();
+        let identities = &self.identities;
+        let output = punch.finish(self.now(), |peer| identities.get(peer).cloned().unwrap_or_default());
+        // Close everything to the remote before the next round.
+        let _ = self.swarm.disconnect_peer_id(remote);
+        let _ = reply.send(output);
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<HostBehaviourEvent>) {
+        let now = self.now();
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+                if let Some(punching) = &mut self.punching {
+                    punching.punch.connection_established(peer_id, connection_id, &endpoint, now);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, .. } => {
+                if let Some(punching) = &mut self.punching {
+                    punching.punch.connection_closed(peer_id, connection_id);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
+                if let Some(punching) = &mut self.punching {
+                    punching.punch.dial_failed(connection_id, error.to_string(), now);
+                }
+            }
+            SwarmEvent::NewListenAddr { .. } if self.settings.assume_public => {
+                self.assume_listen_addresses_public();
+                if let Some(address) = self.observed.confirmed().first().cloned() {
+                    if let Some(wait) = self.bootstrap.take() {
+                        let _ = wait.reply.send(Some(address));
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(HostBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                self.on_identified(peer_id, info);
+            }
+            SwarmEvent::Behaviour(HostBehaviourEvent::Ping(ping::Event { connection, result, .. })) => {
+                if let Some(punching) = &mut self.punching {
+                    punching.punch.ping(connection, result.map_err(|e| e.to_string()));
+                }
+            }
+            SwarmEvent::Behaviour(HostBehaviourEvent::Dcutr(event)) => {
+                if let Some(punching) = &mut self.punching {
+                    punching.punch.dcutr(&event);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_identified(&mut self, peer_id: PeerId, info: identify::Info) {
+        let protocols = info.protocols.iter().map(ToString::to_string).collect();
+        self.identities.insert(peer_id, (info.agent_version.clone(), protocols));
+        let needed = self.settings.min_observations;
+        if let Some(address) = self.observed.observe(info.observed_addr, peer_id, needed) {
+            tracing::info!(target: "punchr::client", %address, "public address confirmed");
+            self.swarm.add_external_address(address.clone());
+            if let Some(wait) = self.bootstrap.take() {
+                let _ = wait.reply.send(Some(address));
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,35 @@
+//! `punchr-client`: see the crate documentation of `punchr_client`.
+
+use anyhow::Context;
+use clap::Parser;
+use punchr_client::config::ClientConfig;
+use punchr_client::run::Client;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let config = ClientConfig::parse();
+    let client = Client::start(config).context("starting the client")?;
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("stopping: the punch in flight is reported as CANCELLED");
+        let _ = stop.send(true);
+    });
+    let summary = client.run(stopped).await.context("client stopped")?;
+    tracing::info!(punches = summary.punches, undelivered = summary.undelivered, "done");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,289 @@
+//! One hole punch in flight on a host: translates swarm, DCUtR and ping events into the
+//! classification core ([`crate::outcome::HolePunch`]) and keeps the deadline of the current
+//! wait, so that no step can hang.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use libp2p::core::ConnectedPoint;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+use punchr_dcutr::{AttemptOutcome as DcutrOutcome, Event as DcutrEvent, EventKind, Role};
+use punchr_store::LatencyKind;
+use tokio::time::Instant;
+
+use crate::latency::LatencyRecorder;
+use crate::outcome::{AttemptEvent, Classified, HolePunch, Next, UnixNanos};
+
+/// Timeouts of one hole punch.
+#[derive(Debug, Clone, Copy)]
+pub struct PunchTimeouts {
+    /// The relayed connection must be up within this.
+    pub connect: Duration,
+    /// Each DCUtR stream must open within this.
+    pub stream: Duration,
+    /// Each event of a running attempt must come within this.
+    pub attempt: Duration,
+    /// After the verdict, how long to keep collecting pings over the direct connection.
+    pub pings: Duration,
+}
+
+/// What a finished punch hands back.
+#[derive(Debug)]
+pub struct PunchOutput {
+    /// The verdict and its attempts.
+    pub classified: Classified,
+    /// The latency measurements.
+    pub latencies: Vec<crate::report::Latency>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Punching(Next),
+    CollectingPings,
+}
+
+/// The state of the punch in flight.
+#[derive(Debug)]
+pub struct ActivePunch {
+    remote: PeerId,
+    dial: ConnectionId,
+    punch: HolePunch,
+    phase: Phase,
+    deadline: Instant,
+    timeouts: PunchTimeouts,
+    connections: HashMap<ConnectionId, Multiaddr>,
+    latencies: LatencyRecorder,
+    connect_sent_at: Option<u64>,
+    remote_offer: Vec<Multiaddr>,
+    last_dial_error: Option<String>,
+}
+
+fn is_relayed(address: &Multiaddr) -> bool {
+    address.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// The relay's peer ID in a circuit address (`…/p2p/<relay>/p2p-circuit…`).
+pub fn relay_of(address: &Multiaddr) -> Option<PeerId> {
+    let mut relay = None;
+    for protocol in address.iter() {
+        match protocol {
+            Protocol::P2p(peer) => relay = Some(peer),
+            Protocol::P2pCircuit => return relay,
+            _ => {}
+        }
+    }
+    None
+}
+
+impl ActivePunch {
+    /// A punch whose relayed dial `dial` has just been started at `now`.
+    pub fn new(remote: PeerId, served: Vec<Multiaddr>, dial: ConnectionId, now: UnixNanos, timeouts: PunchTimeouts) -> Self {
+        ActivePunch {
+            remote,
+            dial,
+            punch: HolePunch::new(served, now),
+            phase: Phase::Connecting,
+            deadline: Instant::now() + timeouts.connect,
+            timeouts,
+            connections: HashMap::new(),
+            latencies: LatencyRecorder::default(),
+            connect_sent_at: None,
+            remote_offer: Vec::new(),
+            last_dial_error: None,
+        }
+    }
+
+    /// The remote being punched.
+    pub fn remote(&self) -> PeerId {
+        self.remote
+    }
+
+    /// When the current wait ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the punch can be finished now.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Punching(Next::Done) || self.phase == Phase::CollectingPings && Instant::now() >= self.deadline
+    }
+
+    fn advance(&mut self, next: Next) {
+        self.phase = Phase::Punching(next);
+        self.deadline = Instant::now()
+            + match next {
+                Next::AwaitStream => self.timeouts.stream,
+                Next::AwaitAttemptEvent => self.timeouts.attempt,
+                Next::Done => Duration::ZERO,
+            };
+        if next == Next::Done && self.has_direct_connection() && !self.timeouts.pings.is_zero() {
+            self.phase = Phase::CollectingPings;
+            self.deadline = Instant::now() + self.timeouts.pings;
+        }
+    }
+
+    fn has_direct_connection(&self) -> bool {
+        self.connections.values().any(|a| !is_relayed(a))
+    }
+
+    /// A connection to some peer came up.
+    pub fn connection_established(&mut self, peer: PeerId, connection: ConnectionId, endpoint: &ConnectedPoint, now: UnixNanos) {
+        let address = endpoint.get_remote_address().clone();
+        if peer != self.remote {
+            if self.is_relay(&peer) {
+                self.latencies.track(connection, peer, address, LatencyKind::ToRelay);
+            }
+            return;
+        }
+        let relayed = is_relayed(&address);
+        self.connections.insert(connection, address.clone());
+        let kind = if relayed { LatencyKind::ToRemoteThroughRelay } else { LatencyKind::ToRemoteAfterHolePunch };
+        self.latencies.track(connection, peer, address, kind);
+        if relayed && self.phase == Phase::Connecting {
+            let next = self.punch.connected(now);
+            self.advance(next);
+        }
+    }
+
+    fn is_relay(&self, peer: &PeerId) -> bool {
+        self.punch_served().iter().filter_map(relay_of).any(|relay| relay == *peer)
+    }
+
+    fn punch_served(&self) -> Vec<Multiaddr> {
+        self.punch.served_addresses().to_vec()
+    }
+
+    /// A connection to the remote closed.
+    pub fn connection_closed(&mut self, peer: PeerId, connection: ConnectionId) {
+        if peer == self.remote {
+            self.connections.remove(&connection);
+        }
+    }
+
+    /// An outgoing dial failed.
+    pub fn dial_failed(&mut self, connection: ConnectionId, error: String, now: UnixNanos) {
+        if connection == self.dial && self.phase == Phase::Connecting {
+            let next = self.punch.connect_failed(now, error);
+            self.advance(next);
+        }
+    }
+
+    /// A ping result on some connection.
+    pub fn ping(&mut self, connection: ConnectionId, result: Result<Duration, String>) {
+        self.latencies.record(connection, result);
+    }
+
+    /// A DCUtR step on the relayed connection to the remote.
+    pub fn dcutr(&mut self, event: &DcutrEvent) {
+        if event.peer_id != self.remote || event.role != Role::Responder {
+            return;
+        }
+        let Phase::Punching(_) = self.phase else { return };
+        let at = i64::try_from(event.unix_nanos).unwrap_or(i64::MAX);
+        let next = match &event.kind {
+            EventKind::StreamOpened => Some(self.punch.stream_opened(at)),
+            EventKind::ConnectReceived { addrs, .. } => {
+                self.remote_offer = addrs.iter().filter(|a| !is_relayed(a)).cloned().collect();
+                None
+            }
+            EventKind::ConnectSent { .. } => {
+                self.connect_sent_at = Some(event.unix_nanos);
+                None
+            }
+            EventKind::SyncReceived => {
+                // The responder's RTT: our CONNECT out, the remote's SYNC back (as go-libp2p measures).
+                let rtt = self
+                    .connect_sent_at
+                    .map(|sent| Duration::from_nanos(event.unix_nanos.saturating_sub(sent)));
+                Some(self.punch.attempt_event(AttemptEvent::Started {
+                    at,
+                    rtt,
+                    addresses: self.remote_offer.clone(),
+                }))
+            }
+            EventKind::DialFailed { error, .. } => {
+                self.last_dial_error = Some(error.clone());
+                Some(self.punch.attempt_event(AttemptEvent::DirectDialFailed { error: error.clone() }))
+            }
+            EventKind::AttemptFinished { outcome, .. } => Some(self.attempt_finished(outcome, at)),
+            EventKind::UnsolicitedDirectConnection { .. } => {
+                // The remote's own hole punch dial reached us first: the attempt succeeded.
+                Some(self.punch.attempt_event(AttemptEvent::Ended { at, success: true, error: None }))
+            }
+            _ => None,
+        };
+        if let Some(next) = next {
+            self.advance(next);
+        }
+    }
+
+    fn attempt_finished(&mut self, outcome: &DcutrOutcome, at: UnixNanos) -> Next {
+        let ended = |success, error| AttemptEvent::Ended { at, success, error };
+        match outcome {
+            DcutrOutcome::Succeeded { .. } => self.punch.attempt_event(ended(true, None)),
+            DcutrOutcome::DialFailed => {
+                let error = self.last_dial_error.take().or_else(|| Some("hole punch dial failed".into()));
+                self.punch.attempt_event(ended(false, error))
+            }
+            DcutrOutcome::Timeout => self.punch.attempt_timed_out(at, Duration::from_secs(10)),
+            DcutrOutcome::Superseded => Next::AwaitAttemptEvent,
+            DcutrOutcome::Unsupported => self.punch.attempt_event(AttemptEvent::ProtocolError {
+                at,
+                error: "remote does not speak /libp2p/dcutr".into(),
+            }),
+            DcutrOutcome::ProtocolError { error } => {
+                self.punch.attempt_event(AttemptEvent::ProtocolError { at, error: error.clone() })
+            }
+            DcutrOutcome::ConnectionClosed => self.punch.attempt_event(AttemptEvent::ProtocolError {
+                at,
+                error: "relayed connection closed during the exchange".into(),
+            }),
+        }
+    }
+
+    /// The current wait's deadline passed.
+    pub fn deadline_passed(&mut self, now: UnixNanos) {
+        let next = match self.phase {
+            Phase::Connecting => self.punch.connect_failed(now, format!("no relayed connection within {:?}", self.timeouts.connect)),
+            Phase::Punching(Next::AwaitStream) => self.punch.stream_timed_out(now, self.timeouts.stream),
+            Phase::Punching(Next::AwaitAttemptEvent) => self.punch.attempt_timed_out(now, self.timeouts.attempt),
+            Phase::Punching(Next::Done) | Phase::CollectingPings => return,
+        };
+        self.advance(next);
+    }
+
+    /// The user stopped the client.
+    pub fn cancel(&mut self, now: UnixNanos) {
+        if matches!(self.phase, Phase::Connecting | Phase::Punching(_)) {
+            self.punch.cancelled(now);
+            self.phase = Phase::Punching(Next::Done);
+        }
+    }
+
+    /// The verdict and measurements; `describe` gives a peer's agent version and protocols.
+    pub fn finish(self, now: UnixNanos, describe: impl Fn(&PeerId) -> (String, Vec<String>)) -> PunchOutput {
+        let open: Vec<Multiaddr> = self.connections.values().cloned().collect();
+        PunchOutput {
+            classified: self.punch.finish(now, open),
+            latencies: self.latencies.finish(describe),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relays_are_found_in_circuit_addresses() {
+        let relay = PeerId::random();
+        let remote = PeerId::random();
+        let address: Multiaddr = format!("/ip4/198.18.0.1/tcp/4001/p2p/{relay}/p2p-circuit/p2p/{remote}").parse().unwrap();
+        assert_eq!(relay_of(&address), Some(relay));
+        let direct: Multiaddr = format!("/ip4/198.18.0.1/tcp/4001/p2p/{remote}").parse().unwrap();
+        assert_eq!(relay_of(&direct), None);
+    }
+}
