@@ -11,7 +11,7 @@ use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, noise, ping, relay, tcp, yamux};
+use libp2p::{identify, noise, ping, relay, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::observed::ObservedAddresses;
@@ -107,10 +107,12 @@ impl Host {
         let mut swarm = build_swarm(keypair)?;
         for ip in &settings.listen {
             for address in listen_addresses(*ip) {
-                swarm.listen_on(address.clone()).map_err(|e| HostError::Listen {
-                    address,
-                    reason: e.to_string(),
-                })?;
+                swarm
+                    .listen_on(address.clone())
+                    .map_err(|e| HostError::Listen {
+                        address,
+                        reason: e.to_string(),
+                    })?;
             }
         }
         let (commands, receiver) = mpsc::channel(8);
@@ -123,9 +125,15 @@ impl Host {
         self.peer_id
     }
 
-    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, HostError> {
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, HostError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(command(reply)).await.map_err(|_| HostError::Stopped)?;
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| HostError::Stopped)?;
         answer.await.map_err(|_| HostError::Stopped)
     }
 
@@ -167,7 +175,11 @@ fn build_swarm(keypair: Keypair) -> Result<Swarm<HostBehaviour>, HostError> {
     let build_error = |e: &dyn std::fmt::Display| HostError::Build(e.to_string());
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| build_error(&e))?
         .with_quic()
         .with_dns()
@@ -177,7 +189,8 @@ fn build_swarm(keypair: Keypair) -> Result<Swarm<HostBehaviour>, HostError> {
         .with_behaviour(|key, relay| HostBehaviour {
             relay,
             identify: identify::Behaviour::new(
-                identify::Config::new("/ipfs/0.1.0".into(), key.public()).with_agent_version(AGENT_VERSION.into()),
+                identify::Config::new("/ipfs/0.1.0".into(), key.public())
+                    .with_agent_version(AGENT_VERSION.into()),
             ),
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
             dcutr: punchr_dcutr::Behaviour::new(key.public().to_peer_id()),
@@ -299,7 +312,13 @@ impl HostTask {
             .build();
         let dial = opts.connection_id();
         let now = self.now();
-        let mut punch = ActivePunch::new(request.remote, request.addresses, dial, now, self.settings.timeouts);
+        let mut punch = ActivePunch::new(
+            request.remote,
+            request.addresses,
+            dial,
+            now,
+            self.settings.timeouts,
+        );
         if let Err(error) = self.swarm.dial(opts) {
             punch.dial_failed(dial, error.to_string(), now);
         }
@@ -310,10 +329,14 @@ impl HostTask {
         if !self.punching.as_ref().is_some_and(|p| p.punch.is_done()) {
             return;
         }
-        let Some(Punching { punch, reply }) = self.punching.take() else { return };
+        let Some(Punching { punch, reply }) = self.punching.take() else {
+            return;
+        };
         let remote = punch.remote();
         let identities = &self.identities;
-        let output = punch.finish(self.now(), |peer| identities.get(peer).cloned().unwrap_or_default());
+        let output = punch.finish(self.now(), |peer| {
+            identities.get(peer).cloned().unwrap_or_default()
+        });
         // Close everything to the remote before the next round.
         let _ = self.swarm.disconnect_peer_id(remote);
         let _ = reply.send(output);
@@ -322,19 +345,36 @@ impl HostTask {
     fn on_swarm_event(&mut self, event: SwarmEvent<HostBehaviourEvent>) {
         let now = self.now();
         match event {
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
                 if let Some(punching) = &mut self.punching {
-                    punching.punch.connection_established(peer_id, connection_id, &endpoint, now);
+                    punching
+                        .punch
+                        .connection_established(peer_id, connection_id, &endpoint, now);
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, connection_id, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                ..
+            } => {
                 if let Some(punching) = &mut self.punching {
                     punching.punch.connection_closed(peer_id, connection_id);
                 }
             }
-            SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
                 if let Some(punching) = &mut self.punching {
-                    punching.punch.dial_failed(connection_id, error.to_string(), now);
+                    punching
+                        .punch
+                        .dial_failed(connection_id, error.to_string(), now);
                 }
             }
             SwarmEvent::NewListenAddr { .. } if self.settings.assume_public => {
@@ -345,12 +385,22 @@ impl HostTask {
                     }
                 }
             }
-            SwarmEvent::Behaviour(HostBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+            SwarmEvent::Behaviour(HostBehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
                 self.on_identified(peer_id, info);
             }
-            SwarmEvent::Behaviour(HostBehaviourEvent::Ping(ping::Event { connection, result, .. })) => {
+            SwarmEvent::Behaviour(HostBehaviourEvent::Ping(ping::Event {
+                connection,
+                result,
+                ..
+            })) => {
                 if let Some(punching) = &mut self.punching {
-                    punching.punch.ping(connection, result.map_err(|e| e.to_string()));
+                    punching
+                        .punch
+                        .ping(connection, result.map_err(|e| e.to_string()));
                 }
             }
             SwarmEvent::Behaviour(HostBehaviourEvent::Dcutr(event)) => {
@@ -364,7 +414,8 @@ impl HostTask {
 
     fn on_identified(&mut self, peer_id: PeerId, info: identify::Info) {
         let protocols = info.protocols.iter().map(ToString::to_string).collect();
-        self.identities.insert(peer_id, (info.agent_version.clone(), protocols));
+        self.identities
+            .insert(peer_id, (info.agent_version.clone(), protocols));
         let needed = self.settings.min_observations;
         if let Some(address) = self.observed.observe(info.observed_addr, peer_id, needed) {
             tracing::info!(target: "punchr::client", %address, "public address confirmed");

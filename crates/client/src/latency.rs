@@ -30,7 +30,13 @@ pub struct LatencyRecorder {
 
 impl LatencyRecorder {
     /// Starts measuring on a connection.
-    pub fn track(&mut self, connection: ConnectionId, peer: PeerId, address: Multiaddr, kind: LatencyKind) {
+    pub fn track(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        address: Multiaddr,
+        kind: LatencyKind,
+    ) {
         self.by_connection.entry(connection).or_insert(Measurement {
             peer,
             address,
@@ -88,7 +94,12 @@ mod tests {
     fn samples_are_capped_and_untracked_connections_ignored() {
         let mut recorder = LatencyRecorder::default();
         let relay = ConnectionId::new_unchecked(1);
-        recorder.track(relay, PeerId::random(), "/ip4/198.18.0.1/tcp/4001".parse().unwrap(), LatencyKind::ToRelay);
+        recorder.track(
+            relay,
+            PeerId::random(),
+            "/ip4/198.18.0.1/tcp/4001".parse().unwrap(),
+            LatencyKind::ToRelay,
+        );
         for _ in 0..15 {
             recorder.record(relay, Ok(Duration::from_millis(20)));
         }

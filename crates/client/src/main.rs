@@ -10,7 +10,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let config = ClientConfig::parse();
     let client = Client::start(config).context("starting the client")?;
@@ -21,13 +23,18 @@ async fn main() -> anyhow::Result<()> {
         let _ = stop.send(true);
     });
     let summary = client.run(stopped).await.context("client stopped")?;
-    tracing::info!(punches = summary.punches, undelivered = summary.undelivered, "done");
+    tracing::info!(
+        punches = summary.punches,
+        undelivered = summary.undelivered,
+        "done"
+    );
     Ok(())
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}

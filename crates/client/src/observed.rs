@@ -17,7 +17,12 @@ pub struct ObservedAddresses {
 impl ObservedAddresses {
     /// Notes that `observer` saw us at `address`. Returns the address when this observation
     /// confirms it (public, not relayed, reported by `needed` distinct peers).
-    pub fn observe(&mut self, address: Multiaddr, observer: PeerId, needed: usize) -> Option<Multiaddr> {
+    pub fn observe(
+        &mut self,
+        address: Multiaddr,
+        observer: PeerId,
+        needed: usize,
+    ) -> Option<Multiaddr> {
         let facts = AddressFacts::of(&address);
         if facts.is_relay || !facts.is_public || self.confirmed.contains(&address) {
             return None;
@@ -57,7 +62,10 @@ mod tests {
         let first = PeerId::random();
         assert_eq!(observed.observe(address.clone(), first, 2), None);
         assert_eq!(observed.observe(address.clone(), first, 2), None);
-        assert_eq!(observed.observe(address.clone(), PeerId::random(), 2), Some(address.clone()));
+        assert_eq!(
+            observed.observe(address.clone(), PeerId::random(), 2),
+            Some(address.clone())
+        );
         assert_eq!(observed.observe(address.clone(), PeerId::random(), 2), None);
         assert_eq!(observed.confirmed(), &[address]);
     }

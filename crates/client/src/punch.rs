@@ -80,7 +80,13 @@ pub fn relay_of(address: &Multiaddr) -> Option<PeerId> {
 
 impl ActivePunch {
     /// A punch whose relayed dial `dial` has just been started at `now`.
-    pub fn new(remote: PeerId, served: Vec<Multiaddr>, dial: ConnectionId, now: UnixNanos, timeouts: PunchTimeouts) -> Self {
+    pub fn new(
+        remote: PeerId,
+        served: Vec<Multiaddr>,
+        dial: ConnectionId,
+        now: UnixNanos,
+        timeouts: PunchTimeouts,
+    ) -> Self {
         ActivePunch {
             remote,
             dial,
@@ -108,7 +114,8 @@ impl ActivePunch {
 
     /// Whether the punch can be finished now.
     pub fn is_done(&self) -> bool {
-        self.phase == Phase::Punching(Next::Done) || self.phase == Phase::CollectingPings && Instant::now() >= self.deadline
+        self.phase == Phase::Punching(Next::Done)
+            || self.phase == Phase::CollectingPings && Instant::now() >= self.deadline
     }
 
     fn advance(&mut self, next: Next) {
@@ -130,17 +137,28 @@ impl ActivePunch {
     }
 
     /// A connection to some peer came up.
-    pub fn connection_established(&mut self, peer: PeerId, connection: ConnectionId, endpoint: &ConnectedPoint, now: UnixNanos) {
+    pub fn connection_established(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        endpoint: &ConnectedPoint,
+        now: UnixNanos,
+    ) {
         let address = endpoint.get_remote_address().clone();
         if peer != self.remote {
             if self.is_relay(&peer) {
-                self.latencies.track(connection, peer, address, LatencyKind::ToRelay);
+                self.latencies
+                    .track(connection, peer, address, LatencyKind::ToRelay);
             }
             return;
         }
         let relayed = is_relayed(&address);
         self.connections.insert(connection, address.clone());
-        let kind = if relayed { LatencyKind::ToRemoteThroughRelay } else { LatencyKind::ToRemoteAfterHolePunch };
+        let kind = if relayed {
+            LatencyKind::ToRemoteThroughRelay
+        } else {
+            LatencyKind::ToRemoteAfterHolePunch
+        };
         self.latencies.track(connection, peer, address, kind);
         if relayed && self.phase == Phase::Connecting {
             let next = self.punch.connected(now);
@@ -149,7 +167,10 @@ impl ActivePunch {
     }
 
     fn is_relay(&self, peer: &PeerId) -> bool {
-        self.punch_served().iter().filter_map(relay_of).any(|relay| relay == *peer)
+        self.punch_served()
+            .iter()
+            .filter_map(relay_of)
+            .any(|relay| relay == *peer)
     }
 
     fn punch_served(&self) -> Vec<Multiaddr> {
@@ -181,7 +202,9 @@ impl ActivePunch {
         if event.peer_id != self.remote || event.role != Role::Responder {
             return;
         }
-        let Phase::Punching(_) = self.phase else { return };
+        let Phase::Punching(_) = self.phase else {
+            return;
+        };
         let at = i64::try_from(event.unix_nanos).unwrap_or(i64::MAX);
         let next = match &event.kind {
             EventKind::StreamOpened => Some(self.punch.stream_opened(at)),
@@ -206,12 +229,18 @@ impl ActivePunch {
             }
             EventKind::DialFailed { error, .. } => {
                 self.last_dial_error = Some(error.clone());
-                Some(self.punch.attempt_event(AttemptEvent::DirectDialFailed { error: error.clone() }))
+                Some(self.punch.attempt_event(AttemptEvent::DirectDialFailed {
+                    error: error.clone(),
+                }))
             }
             EventKind::AttemptFinished { outcome, .. } => Some(self.attempt_finished(outcome, at)),
             EventKind::UnsolicitedDirectConnection { .. } => {
                 // The remote's own hole punch dial reached us first: the attempt succeeded.
-                Some(self.punch.attempt_event(AttemptEvent::Ended { at, success: true, error: None }))
+                Some(self.punch.attempt_event(AttemptEvent::Ended {
+                    at,
+                    success: true,
+                    error: None,
+                }))
             }
             _ => None,
         };
@@ -225,7 +254,10 @@ impl ActivePunch {
         match outcome {
             DcutrOutcome::Succeeded { .. } => self.punch.attempt_event(ended(true, None)),
             DcutrOutcome::DialFailed => {
-                let error = self.last_dial_error.take().or_else(|| Some("hole punch dial failed".into()));
+                let error = self
+                    .last_dial_error
+                    .take()
+                    .or_else(|| Some("hole punch dial failed".into()));
                 self.punch.attempt_event(ended(false, error))
             }
             DcutrOutcome::Timeout => self.punch.attempt_timed_out(at, Duration::from_secs(10)),
@@ -235,21 +267,33 @@ impl ActivePunch {
                 error: "remote does not speak /libp2p/dcutr".into(),
             }),
             DcutrOutcome::ProtocolError { error } => {
-                self.punch.attempt_event(AttemptEvent::ProtocolError { at, error: error.clone() })
+                self.punch.attempt_event(AttemptEvent::ProtocolError {
+                    at,
+                    error: error.clone(),
+                })
             }
-            DcutrOutcome::ConnectionClosed => self.punch.attempt_event(AttemptEvent::ProtocolError {
-                at,
-                error: "relayed connection closed during the exchange".into(),
-            }),
+            DcutrOutcome::ConnectionClosed => {
+                self.punch.attempt_event(AttemptEvent::ProtocolError {
+                    at,
+                    error: "relayed connection closed during the exchange".into(),
+                })
+            }
         }
     }
 
     /// The current wait's deadline passed.
     pub fn deadline_passed(&mut self, now: UnixNanos) {
         let next = match self.phase {
-            Phase::Connecting => self.punch.connect_failed(now, format!("no relayed connection within {:?}", self.timeouts.connect)),
-            Phase::Punching(Next::AwaitStream) => self.punch.stream_timed_out(now, self.timeouts.stream),
-            Phase::Punching(Next::AwaitAttemptEvent) => self.punch.attempt_timed_out(now, self.timeouts.attempt),
+            Phase::Connecting => self.punch.connect_failed(
+                now,
+                format!("no relayed connection within {:?}", self.timeouts.connect),
+            ),
+            Phase::Punching(Next::AwaitStream) => {
+                self.punch.stream_timed_out(now, self.timeouts.stream)
+            }
+            Phase::Punching(Next::AwaitAttemptEvent) => {
+                self.punch.attempt_timed_out(now, self.timeouts.attempt)
+            }
             Phase::Punching(Next::Done) | Phase::CollectingPings => return,
         };
         self.advance(next);
@@ -264,7 +308,11 @@ impl ActivePunch {
     }
 
     /// The verdict and measurements; `describe` gives a peer's agent version and protocols.
-    pub fn finish(self, now: UnixNanos, describe: impl Fn(&PeerId) -> (String, Vec<String>)) -> PunchOutput {
+    pub fn finish(
+        self,
+        now: UnixNanos,
+        describe: impl Fn(&PeerId) -> (String, Vec<String>),
+    ) -> PunchOutput {
         let open: Vec<Multiaddr> = self.connections.values().cloned().collect();
         PunchOutput {
             classified: self.punch.finish(now, open),
@@ -281,9 +329,14 @@ mod tests {
     fn relays_are_found_in_circuit_addresses() {
         let relay = PeerId::random();
         let remote = PeerId::random();
-        let address: Multiaddr = format!("/ip4/198.18.0.1/tcp/4001/p2p/{relay}/p2p-circuit/p2p/{remote}").parse().unwrap();
+        let address: Multiaddr =
+            format!("/ip4/198.18.0.1/tcp/4001/p2p/{relay}/p2p-circuit/p2p/{remote}")
+                .parse()
+                .unwrap();
         assert_eq!(relay_of(&address), Some(relay));
-        let direct: Multiaddr = format!("/ip4/198.18.0.1/tcp/4001/p2p/{remote}").parse().unwrap();
+        let direct: Multiaddr = format!("/ip4/198.18.0.1/tcp/4001/p2p/{remote}")
+            .parse()
+            .unwrap();
         assert_eq!(relay_of(&direct), None);
     }
 }

@@ -10,10 +10,10 @@ use tokio::sync::watch;
 
 use crate::config::ClientConfig;
 use crate::delivery::{Assignment, LinkError, ServerAddress, ServerLink};
-use crate::host::{AGENT_VERSION, Host, HostError, HostSettings, PROTOCOLS, PunchRequest};
+use crate::host::{Host, HostError, HostSettings, PunchRequest, AGENT_VERSION, PROTOCOLS};
 use crate::outbox::{Outbox, OutboxError};
 use crate::punch::PunchTimeouts;
-use crate::report::{ReportContext, track_hole_punch_request};
+use crate::report::{track_hole_punch_request, ReportContext};
 
 /// Why the client stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,9 @@ pub enum RunError {
     #[error(transparent)]
     Host(#[from] HostError),
     /// Too few hosts learned a public address.
-    #[error("could not bootstrap enough hosts: {ok} of {total} found a public address (need 3 or all)")]
+    #[error(
+        "could not bootstrap enough hosts: {ok} of {total} found a public address (need 3 or all)"
+    )]
     Bootstrap {
         /// Hosts that succeeded.
         ok: usize,
@@ -61,13 +63,18 @@ pub struct Client {
 fn host_keys(config: &ClientConfig) -> Result<Vec<Keypair>, RunError> {
     let count = config.host_count as usize;
     match &config.seed {
-        Some(seed) => Ok((0..config.host_count).map(|i| punchr_keyfile::from_seed(seed.as_bytes(), i)).collect()),
+        Some(seed) => Ok((0..config.host_count)
+            .map(|i| punchr_keyfile::from_seed(seed.as_bytes(), i))
+            .collect()),
         None => {
             let path = config.key_file_path();
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| RunError::Config(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    RunError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
             }
-            let mut keys = punchr_keyfile::load_or_create(&path, count).map_err(|e| RunError::Config(e.to_string()))?;
+            let mut keys = punchr_keyfile::load_or_create(&path, count)
+                .map_err(|e| RunError::Config(e.to_string()))?;
             keys.truncate(count);
             Ok(keys)
         }
@@ -78,13 +85,23 @@ impl Client {
     /// Validates the configuration, opens the outbox and starts the hosts.
     pub fn start(config: ClientConfig) -> Result<Client, RunError> {
         let api_key = config.resolved_api_key().ok_or_else(|| {
-            RunError::Config("no API key: pass --api-key, or set PUNCHR_CLIENT_API_KEY or API_KEY".into())
+            RunError::Config(
+                "no API key: pass --api-key, or set PUNCHR_CLIENT_API_KEY or API_KEY".into(),
+            )
         })?;
         let ca_pem = match &config.pem {
-            Some(path) => Some(std::fs::read(path).map_err(|e| RunError::Config(format!("cannot read --pem {}: {e}", path.display())))?),
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                RunError::Config(format!("cannot read --pem {}: {e}", path.display()))
+            })?),
             None => None,
         };
-        let link = ServerLink::new(&ServerAddress { url: config.server_url(), ca_pem }, api_key.clone())?;
+        let link = ServerLink::new(
+            &ServerAddress {
+                url: config.server_url(),
+                ca_pem,
+            },
+            api_key.clone(),
+        )?;
         let outbox = Outbox::open(config.outbox_path())?;
         let settings = HostSettings {
             listen: config.listen.clone(),
@@ -94,14 +111,24 @@ impl Client {
                 connect: config.connect_timeout,
                 stream: config.stream_timeout,
                 attempt: config.attempt_timeout,
-                pings: if config.no_pings { Duration::ZERO } else { Duration::from_secs(3) },
+                pings: if config.no_pings {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(3)
+                },
             },
         };
         let hosts = host_keys(&config)?
             .into_iter()
             .map(|key| Host::spawn(key, settings.clone()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Client { config, api_key, hosts, link, outbox })
+        Ok(Client {
+            config,
+            api_key,
+            hosts,
+            link,
+            outbox,
+        })
     }
 
     /// Peer IDs of the hosts.
@@ -126,7 +153,9 @@ impl Client {
                     tracing::info!(target: "punchr::client", host = %host.peer_id(), %address, "host bootstrapped");
                     kept.push(host);
                 }
-                _ => tracing::warn!(target: "punchr::client", host = %host.peer_id(), "no public address found"),
+                _ => {
+                    tracing::warn!(target: "punchr::client", host = %host.peer_id(), "no public address found")
+                }
             }
         }
         let ok = kept.len();
@@ -141,7 +170,11 @@ impl Client {
         let protocols: Vec<String> = PROTOCOLS.iter().map(|p| (*p).to_owned()).collect();
         for host in &self.hosts {
             self.link
-                .register(host.peer_id().to_bytes(), AGENT_VERSION.to_owned(), protocols.clone())
+                .register(
+                    host.peer_id().to_bytes(),
+                    AGENT_VERSION.to_owned(),
+                    protocols.clone(),
+                )
                 .await?;
         }
         Ok(())
@@ -158,14 +191,20 @@ impl Client {
         let mut index = 0;
         while self.config.rounds.is_none_or(|rounds| punches < rounds) && !*stop.borrow() {
             let host = self.hosts[index].clone();
-            let assignment = match self.link.get_addr_info(host.peer_id().to_bytes(), all_hosts.clone()).await {
+            let assignment = match self
+                .link
+                .get_addr_info(host.peer_id().to_bytes(), all_hosts.clone())
+                .await
+            {
                 Ok(Some(assignment)) => assignment,
                 Ok(None) => {
                     tracing::info!(target: "punchr::client", wait = ?self.config.no_peer_wait, "no peer to hole punch yet");
                     wait_or_stop(self.config.no_peer_wait, &mut stop).await;
                     continue;
                 }
-                Err(LinkError::Status(status)) if status.message().contains("please restart the client") => {
+                Err(LinkError::Status(status))
+                    if status.message().contains("please restart the client") =>
+                {
                     return Err(LinkError::Status(status).into());
                 }
                 Err(error) => {
@@ -179,10 +218,18 @@ impl Client {
             index = (index + 1) % self.hosts.len();
         }
         let undelivered = self.deliver().await;
-        Ok(RunSummary { punches, undelivered })
+        Ok(RunSummary {
+            punches,
+            undelivered,
+        })
     }
 
-    async fn punch_and_report(&self, host: &Host, assignment: Assignment, stop: &mut watch::Receiver<bool>) -> Result<(), RunError> {
+    async fn punch_and_report(
+        &self,
+        host: &Host,
+        assignment: Assignment,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), RunError> {
         let Some(request) = punch_request(&assignment) else {
             tracing::warn!(target: "punchr::client", "server sent an unreadable peer; skipped");
             return Ok(());
@@ -209,7 +256,8 @@ impl Client {
         };
         let outcome = output.classified.outcome;
         tracing::info!(target: "punchr::client", remote = %request.remote, %outcome, attempts = output.classified.attempts.len(), "hole punch finished");
-        self.outbox.push(&track_hole_punch_request(&context, &output.classified))?;
+        self.outbox
+            .push(&track_hole_punch_request(&context, &output.classified))?;
         self.deliver().await;
         Ok(())
     }
@@ -218,8 +266,12 @@ impl Client {
     async fn deliver(&self) -> usize {
         match self.link.deliver(&self.outbox).await {
             Ok(0) => {}
-            Ok(delivered) => tracing::info!(target: "punchr::client", delivered, "results delivered"),
-            Err(error) => tracing::warn!(target: "punchr::client", %error, "results kept in the outbox for later"),
+            Ok(delivered) => {
+                tracing::info!(target: "punchr::client", delivered, "results delivered")
+            }
+            Err(error) => {
+                tracing::warn!(target: "punchr::client", %error, "results kept in the outbox for later")
+            }
         }
         self.outbox.pending().map(|p| p.len()).unwrap_or(0)
     }

@@ -56,19 +56,34 @@ pub struct ServerConfig {
     #[arg(long, env = "PUNCHR_SERVER_PORT", default_value_t = 10000)]
     pub port: u16,
     /// Address of the telemetry endpoint (Prometheus /metrics).
-    #[arg(long, env = "PUNCHR_SERVER_TELEMETRY_HOST", default_value = "127.0.0.1")]
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_TELEMETRY_HOST",
+        default_value = "127.0.0.1"
+    )]
     pub telemetry_host: IpAddr,
     /// Telemetry port.
     #[arg(long, env = "PUNCHR_SERVER_TELEMETRY_PORT", default_value_t = 10001)]
     pub telemetry_port: u16,
     /// Database: a SQLite file path (created if missing) or a postgres:// URL.
-    #[arg(long, env = "PUNCHR_SERVER_DB", default_value = "punchr.sqlite")]
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_DB",
+        default_value = "punchr.sqlite",
+        global = true,
+        hide_env_values = true
+    )]
     pub db: String,
     /// PEM certificate chain for TLS; plain gRPC when absent.
     #[arg(long, env = "PUNCHR_SERVER_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for TLS.
-    #[arg(long, env = "PUNCHR_SERVER_TLS_KEY", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_TLS_KEY",
+        requires = "tls_cert",
+        hide_env_values = true
+    )]
     pub tls_key: Option<PathBuf>,
     /// Accept unknown API keys by registering them as anonymous keys, as the original's final
     /// version did.
@@ -88,7 +103,11 @@ pub struct ServerConfig {
     pub repeat_window: Duration,
     /// Do not attach the original's random protocol filter (15 % each ip4/tcp, ip4/quic,
     /// ip6/tcp, ip6/quic; 40 % none) to GetAddrInfo answers.
-    #[arg(long, env = "PUNCHR_SERVER_NO_PROTOCOL_FILTER", default_value_t = false)]
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_NO_PROTOCOL_FILTER",
+        default_value_t = false
+    )]
     pub no_protocol_filter: bool,
     /// Largest gRPC request accepted, in bytes.
     #[arg(long, env = "PUNCHR_SERVER_MAX_REQUEST_BYTES", default_value_t = 1 << 20)]
@@ -114,7 +133,9 @@ fn nanos(duration: Duration) -> i64 {
 /// Parses `90s`, `10m`, `1h`, `500ms` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
@@ -124,7 +145,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => return Ok(Duration::from_millis(value)),
         "m" => value * 60,
         "h" => value * 3600,
-        other => return Err(format!("unknown unit {other:?} in {text:?}; use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}; use ms, s, m or h"
+            ))
+        }
     };
     Ok(Duration::from_secs(seconds))
 }
@@ -138,7 +163,9 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("ten")
+            .unwrap_err()
+            .contains("not a duration"));
         assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
     }
 

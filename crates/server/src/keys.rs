@@ -22,8 +22,17 @@ pub async fn run(store: &Store, command: &KeysCommand) -> Result<String, StoreEr
             let mut out = format!("{:<6} {:<24} {:<10} {:<9}\n", "id", "name", "kind", "state");
             for key in store.list_api_keys().await? {
                 let kind = if key.anonymous { "anonymous" } else { "named" };
-                let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
-                writeln!(out, "{:<6} {:<24} {:<10} {:<9}", key.id, key.name, kind, state).expect("writing to a String");
+                let state = if key.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                writeln!(
+                    out,
+                    "{:<6} {:<24} {:<10} {:<9}",
+                    key.id, key.name, kind, state
+                )
+                .expect("writing to a String");
             }
             Ok(out)
         }

@@ -105,11 +105,16 @@ impl RunningServer {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
 }
 
 fn tls_config(cert: &Path, key: &Path) -> Result<ServerTlsConfig, ServerError> {
-    let read = |path: &Path| std::fs::read(path).map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())));
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())))
+    };
     Ok(ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?)))
 }
 
@@ -119,11 +124,22 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 /// Opens the database, binds both ports and starts serving.
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
+    // Read the TLS files first: a bad path must not leave an open database or bound ports.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        _ => None,
+    };
     let store = Store::open(&config.db).await?;
     let grpc_listener = bind(SocketAddr::new(config.host, config.port)).await?;
-    let telemetry_listener = bind(SocketAddr::new(config.telemetry_host, config.telemetry_port)).await?;
+    let telemetry_listener = bind(SocketAddr::new(
+        config.telemetry_host,
+        config.telemetry_port,
+    ))
+    .await?;
     let grpc_addr = grpc_listener.local_addr().map_err(ServerError::Telemetry)?;
-    let telemetry_addr = telemetry_listener.local_addr().map_err(ServerError::Telemetry)?;
+    let telemetry_addr = telemetry_listener
+        .local_addr()
+        .map_err(ServerError::Telemetry)?;
     let metrics = Arc::new(metrics::Metrics::new());
     let service = service::PunchrService::new(
         store.clone(),
@@ -133,8 +149,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         !config.no_protocol_filter,
     );
     let mut builder = tonic::transport::Server::builder();
-    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-        builder = builder.tls_config(tls_config(cert, key)?)?;
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
     }
     let (stop, stop_rx) = watch::channel(false);
     let router = builder.add_service(

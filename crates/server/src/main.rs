@@ -8,19 +8,28 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let cli = Cli::parse();
     if let Some(Command::Keys(command)) = &cli.command {
         let store = punchr_store::Store::open(&cli.server.db)
             .await
-            .with_context(|| format!("opening database {}", cli.server.db))?;
+            .with_context(|| {
+                format!(
+                    "opening database {}",
+                    punchr_store::redact_password(&cli.server.db)
+                )
+            })?;
         let output = punchr_server::keys::run(&store, command).await?;
         print!("{output}");
         store.close().await;
         return Ok(());
     }
-    let server = punchr_server::start(&cli.server).await.context("starting the server")?;
+    let server = punchr_server::start(&cli.server)
+        .await
+        .context("starting the server")?;
     let stopper = server.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -35,7 +44,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

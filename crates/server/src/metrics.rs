@@ -10,7 +10,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// gRPC method and status code of a finished request.
@@ -75,18 +75,33 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let handled = Family::<MethodCode, Counter>::default();
-        let handling_seconds = HistogramFamily::<Method>::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let selection_seconds = HistogramFamily::<Success>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let handling_seconds =
+            HistogramFamily::<Method>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let selection_seconds = HistogramFamily::<Success>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let results_stored = Family::<OutcomeLabel, Counter>::default();
         let active_clients = Gauge::default();
-        registry.register("grpc_server_handled", "gRPC requests completed, by method and status code", handled.clone());
-        registry.register("grpc_server_handling_seconds", "gRPC request latency in seconds, by method", handling_seconds.clone());
+        registry.register(
+            "grpc_server_handled",
+            "gRPC requests completed, by method and status code",
+            handled.clone(),
+        );
+        registry.register(
+            "grpc_server_handling_seconds",
+            "gRPC request latency in seconds, by method",
+            handling_seconds.clone(),
+        );
         registry.register(
             "db_allocation_query_duration_seconds",
             "Duration of the GetAddrInfo peer selection in seconds",
             selection_seconds.clone(),
         );
-        registry.register("punchr_server_results_stored", "Hole punch results stored, by outcome", results_stored.clone());
+        registry.register(
+            "punchr_server_results_stored",
+            "Hole punch results stored, by outcome",
+            results_stored.clone(),
+        );
         registry.register(
             "punchr_server_active_clients",
             "API keys that made a request within the last 10 minutes",
@@ -143,13 +158,15 @@ impl Metrics {
         let mut last_seen = self.last_seen.lock().expect("metrics lock");
         last_seen.insert(api_key_id, now);
         last_seen.retain(|_, seen| now.duration_since(*seen) < ACTIVE_CLIENT_WINDOW);
-        self.active_clients.set(i64::try_from(last_seen.len()).unwrap_or(i64::MAX));
+        self.active_clients
+            .set(i64::try_from(last_seen.len()).unwrap_or(i64::MAX));
     }
 
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
         text
     }
 }

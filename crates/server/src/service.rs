@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use libp2p_identity::PeerId;
 use punchr_proto as pb;
-use punchr_store::{ApiKey, ApiKeySecret, PeerInfo, Requester, SelectionRules, Store, StoreError, now_unix_nanos};
+use punchr_store::{
+    now_unix_nanos, ApiKey, ApiKeySecret, PeerInfo, Requester, SelectionRules, Store, StoreError,
+};
 use tonic::{Request, Response, Status};
 
 use crate::metrics::Metrics;
@@ -32,7 +34,13 @@ pub struct PunchrService {
 
 impl PunchrService {
     /// A service over `store`.
-    pub fn new(store: Store, metrics: Arc<Metrics>, rules: SelectionRules, allow_anonymous: bool, protocol_filter: bool) -> Self {
+    pub fn new(
+        store: Store,
+        metrics: Arc<Metrics>,
+        rules: SelectionRules,
+        allow_anonymous: bool,
+        protocol_filter: bool,
+    ) -> Self {
         PunchrService {
             store,
             metrics,
@@ -62,43 +70,92 @@ impl PunchrService {
 
     async fn register(&self, request: pb::RegisterRequest) -> Result<pb::RegisterResponse, Status> {
         let key = match self.authenticate(&request.api_key).await {
-            Err(status) if self.allow_anonymous && status.message() == "unauthorized" => self
-                .store
-                .register_anonymous_api_key(&ApiKeySecret::new(&request.api_key))
-                .await
-                .map_err(storage_status)?,
+            Err(status) if self.may_self_register(&request.api_key, &status) => {
+                // Validate before anything is stored, so a refused request leaves no key behind.
+                self.validate_host(&request)?;
+                self.register_anonymously(&request.api_key).await?
+            }
             other => other?,
         };
-        let peer_id = validate::peer_id("client_id", &request.client_id).map_err(invalid_argument)?;
-        let (agent_version, protocols) =
-            validate::peer_facts("", &request.agent_version, &request.protocols, &self.limits).map_err(invalid_argument)?;
-        let host = PeerInfo {
-            peer_id,
-            agent_version,
-            protocols,
-        };
-        let db_peer_id = self.store.register_host(key.id, &host).await.map_err(storage_status)?;
+        let host = self.validate_host(&request)?;
+        let db_peer_id = self
+            .store
+            .register_host(key.id, &host)
+            .await
+            .map_err(storage_status)?;
         tracing::info!(target: "punchr::server", api_key = key.id, host = %host.peer_id, "registered host");
         Ok(pb::RegisterResponse { db_peer_id })
     }
 
-    async fn get_addr_info(&self, request: pb::GetAddrInfoRequest) -> Result<pb::GetAddrInfoResponse, Status> {
+    fn validate_host(&self, request: &pb::RegisterRequest) -> Result<PeerInfo, Status> {
+        let peer_id =
+            validate::peer_id("client_id", &request.client_id).map_err(invalid_argument)?;
+        let (agent_version, protocols) =
+            validate::peer_facts("", &request.agent_version, &request.protocols, &self.limits)
+                .map_err(invalid_argument)?;
+        Ok(PeerInfo {
+            peer_id,
+            agent_version,
+            protocols,
+        })
+    }
+
+    /// Unknown (not missing, not oversized) keys may register themselves when allowed.
+    fn may_self_register(&self, key: &str, refusal: &Status) -> bool {
+        self.allow_anonymous
+            && refusal.code() == tonic::Code::Unauthenticated
+            && !key.is_empty()
+            && key.len() <= MAX_API_KEY_BYTES
+    }
+
+    async fn register_anonymously(&self, key: &str) -> Result<ApiKey, Status> {
+        let key = self
+            .store
+            .register_anonymous_api_key(&ApiKeySecret::new(key))
+            .await
+            .map_err(storage_status)?;
+        if key.revoked_at.is_some() {
+            // A revoked key stays revoked, also for self-registration.
+            return Err(Status::unauthenticated("unauthorized"));
+        }
+        self.metrics.client_seen(key.id);
+        Ok(key)
+    }
+
+    async fn get_addr_info(
+        &self,
+        request: pb::GetAddrInfoRequest,
+    ) -> Result<pb::GetAddrInfoResponse, Status> {
         let key = self.authenticate(&request.api_key).await?;
         let asking = validate::peer_id("host_id", &request.host_id).map_err(invalid_argument)?;
         let mut hosts = vec![asking.clone()];
-        for (i, bytes) in request.all_host_ids.iter().take(self.limits.max_addresses).enumerate() {
-            hosts.push(validate::peer_id(&format!("all_host_ids[{i}]"), bytes).map_err(invalid_argument)?);
+        for (i, bytes) in request
+            .all_host_ids
+            .iter()
+            .take(self.limits.max_addresses)
+            .enumerate()
+        {
+            hosts.push(
+                validate::peer_id(&format!("all_host_ids[{i}]"), bytes)
+                    .map_err(invalid_argument)?,
+            );
         }
         hosts.sort();
         hosts.dedup();
-        let registered = self.store.registered_hosts(key.id, &hosts).await.map_err(storage_status)?;
+        let registered = self
+            .store
+            .registered_hosts(key.id, &hosts)
+            .await
+            .map_err(storage_status)?;
         let Some(host_peer_id) = registered
             .iter()
             .find(|(peer, _)| *peer == asking)
             .or_else(|| registered.first())
             .map(|(_, id)| *id)
         else {
-            return Err(Status::failed_precondition("not registered, please restart the client"));
+            return Err(Status::failed_precondition(
+                "not registered, please restart the client",
+            ));
         };
         let requester = Requester {
             api_key_id: key.id,
@@ -106,7 +163,10 @@ impl PunchrService {
             client_hosts: registered.iter().map(|(_, id)| *id).collect(),
         };
         let started = Instant::now();
-        let selected = self.store.select_remote(&requester, &self.rules, now_unix_nanos()).await;
+        let selected = self
+            .store
+            .select_remote(&requester, &self.rules, now_unix_nanos())
+            .await;
         self.metrics.selection(selected.is_ok(), started.elapsed());
         let handout = selected
             .map_err(storage_status)?
@@ -118,13 +178,21 @@ impl PunchrService {
         Ok(pb::GetAddrInfoResponse {
             remote_id: remote.to_bytes(),
             multi_addresses: handout.addresses.iter().map(|a| a.to_vec()).collect(),
-            protocols: if self.protocol_filter { draw_protocol_filter(rand::random()) } else { Vec::new() },
+            protocols: if self.protocol_filter {
+                draw_protocol_filter(rand::random())
+            } else {
+                Vec::new()
+            },
         })
     }
 
-    async fn track_hole_punch(&self, request: pb::TrackHolePunchRequest) -> Result<pb::TrackHolePunchResponse, Status> {
+    async fn track_hole_punch(
+        &self,
+        request: pb::TrackHolePunchRequest,
+    ) -> Result<pb::TrackHolePunchResponse, Status> {
         let key = self.authenticate(&request.api_key).await?;
-        let result = validate::hole_punch_result(&request, key.id, now_unix_nanos(), &self.limits).map_err(invalid_argument)?;
+        let result = validate::hole_punch_result(&request, key.id, now_unix_nanos(), &self.limits)
+            .map_err(invalid_argument)?;
         let registered = self
             .store
             .registered_host(key.id, &result.client_peer_id)
@@ -136,8 +204,15 @@ impl PunchrService {
                 result.client_peer_id
             )));
         }
-        let id = self.store.insert_hole_punch_result(&result).await.map_err(storage_status)?;
-        self.metrics.result_stored(result.outcome.as_str());
+        let stored = self
+            .store
+            .insert_hole_punch_result(&result)
+            .await
+            .map_err(storage_status)?;
+        if stored.new {
+            self.metrics.result_stored(result.outcome.as_str());
+        }
+        let id = stored.id;
         tracing::info!(
             target: "punchr::server",
             result = id,
@@ -151,10 +226,16 @@ impl PunchrService {
         Ok(pb::TrackHolePunchResponse {})
     }
 
-    async fn observe<T>(&self, method: &str, handler: impl Future<Output = Result<T, Status>>) -> Result<Response<T>, Status> {
+    async fn observe<T>(
+        &self,
+        method: &str,
+        handler: impl Future<Output = Result<T, Status>>,
+    ) -> Result<Response<T>, Status> {
         let started = Instant::now();
         let result = handler.await;
-        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
         self.metrics.request(method, code, started.elapsed());
         if let Err(status) = &result {
             tracing::debug!(target: "punchr::server", method, code = ?status.code(), message = status.message(), "request refused");
@@ -165,19 +246,31 @@ impl PunchrService {
 
 #[tonic::async_trait]
 impl pb::punchr_service_server::PunchrService for PunchrService {
-    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
-        self.observe("Register", self.register(request.into_inner())).await
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterResponse>, Status> {
+        self.observe("Register", self.register(request.into_inner()))
+            .await
     }
 
-    async fn get_addr_info(&self, request: Request<pb::GetAddrInfoRequest>) -> Result<Response<pb::GetAddrInfoResponse>, Status> {
-        self.observe("GetAddrInfo", self.get_addr_info(request.into_inner())).await
+    async fn get_addr_info(
+        &self,
+        request: Request<pb::GetAddrInfoRequest>,
+    ) -> Result<Response<pb::GetAddrInfoResponse>, Status> {
+        self.observe("GetAddrInfo", self.get_addr_info(request.into_inner()))
+            .await
     }
 
     async fn track_hole_punch(
         &self,
         request: Request<pb::TrackHolePunchRequest>,
     ) -> Result<Response<pb::TrackHolePunchResponse>, Status> {
-        self.observe("TrackHolePunch", self.track_hole_punch(request.into_inner())).await
+        self.observe(
+            "TrackHolePunch",
+            self.track_hole_punch(request.into_inner()),
+        )
+        .await
     }
 }
 
@@ -190,9 +283,9 @@ fn invalid_argument(error: InvalidField) -> Status {
 fn storage_status(error: StoreError) -> Status {
     tracing::error!(target: "punchr::server", %error, "storage error");
     match error {
-        StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
-            Status::unavailable("database unavailable, try again later")
-        }
+        StoreError::Database(
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+        ) => Status::unavailable("database unavailable, try again later"),
         _ => Status::internal("storage error"),
     }
 }

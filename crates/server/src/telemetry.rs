@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::Router;
 use punchr_store::Store;
 
 use crate::metrics::Metrics;
@@ -29,13 +29,19 @@ pub(crate) fn router(metrics: Arc<Metrics>, store: Store) -> Router {
 
 async fn metrics_text(State(telemetry): State<Telemetry>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         telemetry.metrics.encode(),
     )
 }
 
 async fn readiness(State(telemetry): State<Telemetry>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1").execute(telemetry.store.pool()).await {
+    match sqlx::query("SELECT 1")
+        .execute(telemetry.store.pool())
+        .await
+    {
         Ok(_) => (StatusCode::OK, "ready\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
     }

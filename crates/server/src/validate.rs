@@ -89,14 +89,21 @@ fn multiaddr(field: &str, bytes: &[u8], limits: &Limits) -> Valid<Multiaddr> {
         return Err(invalid(field, "empty multiaddress"));
     }
     if bytes.len() > limits.max_address_bytes {
-        return Err(invalid(field, format!("longer than {} bytes", limits.max_address_bytes)));
+        return Err(invalid(
+            field,
+            format!("longer than {} bytes", limits.max_address_bytes),
+        ));
     }
-    Multiaddr::try_from(bytes.to_vec()).map_err(|e| invalid(field, format!("not a multiaddress: {e}")))
+    Multiaddr::try_from(bytes.to_vec())
+        .map_err(|e| invalid(field, format!("not a multiaddress: {e}")))
 }
 
 fn multiaddrs(field: &str, list: &[Vec<u8>], limits: &Limits) -> Valid<Vec<Multiaddr>> {
     if list.len() > limits.max_addresses {
-        return Err(invalid(field, format!("more than {} addresses", limits.max_addresses)));
+        return Err(invalid(
+            field,
+            format!("more than {} addresses", limits.max_addresses),
+        ));
     }
     list.iter()
         .enumerate()
@@ -107,21 +114,38 @@ fn multiaddrs(field: &str, list: &[Vec<u8>], limits: &Limits) -> Valid<Vec<Multi
 /// Checks a text's size; empty texts become `None`.
 fn text(field: &str, value: Option<&str>, max_bytes: usize) -> Valid<Option<String>> {
     match value {
-        Some(v) if v.len() > max_bytes => Err(invalid(field, format!("longer than {max_bytes} bytes"))),
+        Some(v) if v.len() > max_bytes => {
+            Err(invalid(field, format!("longer than {max_bytes} bytes")))
+        }
         Some(v) if !v.is_empty() => Ok(Some(v.to_owned())),
         _ => Ok(None),
     }
 }
 
 /// Checks an agent version and protocol list.
-pub fn peer_facts(field: &str, agent: &str, protocols: &[String], limits: &Limits) -> Valid<(Option<String>, Vec<String>)> {
-    let agent = text(&format!("{field}agent_version"), Some(agent), limits.max_text_bytes)?;
+pub fn peer_facts(
+    field: &str,
+    agent: &str,
+    protocols: &[String],
+    limits: &Limits,
+) -> Valid<(Option<String>, Vec<String>)> {
+    let agent = text(
+        &format!("{field}agent_version"),
+        Some(agent),
+        limits.max_text_bytes,
+    )?;
     if protocols.len() > limits.max_protocols {
-        return Err(invalid(format!("{field}protocols"), format!("more than {} protocols", limits.max_protocols)));
+        return Err(invalid(
+            format!("{field}protocols"),
+            format!("more than {} protocols", limits.max_protocols),
+        ));
     }
     for (i, protocol) in protocols.iter().enumerate() {
         if protocol.is_empty() || protocol.len() > 256 {
-            return Err(invalid(format!("{field}protocols[{i}]"), "must be 1 to 256 bytes"));
+            return Err(invalid(
+                format!("{field}protocols[{i}]"),
+                "must be 1 to 256 bytes",
+            ));
         }
     }
     Ok((agent, protocols.to_vec()))
@@ -146,8 +170,11 @@ fn ordered(earlier: (&str, i64), later: (&str, i64)) -> Valid<()> {
 }
 
 fn seconds(field: &str, value: f32) -> Valid<f64> {
-    if !value.is_finite() || value < 0.0 || value > 86_400.0 {
-        return Err(invalid(field, format!("{value} is not a duration in seconds between 0 and 86400")));
+    if !value.is_finite() || !(0.0..=86_400.0).contains(&value) {
+        return Err(invalid(
+            field,
+            format!("{value} is not a duration in seconds between 0 and 86400"),
+        ));
     }
     Ok(f64::from(value))
 }
@@ -190,16 +217,30 @@ fn latency_kind(field: &str, value: i32) -> Valid<LatencyKind> {
     })
 }
 
-fn attempt(index: usize, wire: &pb::HolePunchAttempt, now: i64, limits: &Limits) -> Valid<NewAttempt> {
+fn attempt(
+    index: usize,
+    wire: &pb::HolePunchAttempt,
+    now: i64,
+    limits: &Limits,
+) -> Valid<NewAttempt> {
     let field = |name: &str| format!("hole_punch_attempts[{index}].{name}");
     let opened_at = timestamp(&field("opened_at"), wire.opened_at, now, limits)?;
     let ended_at = timestamp(&field("ended_at"), wire.ended_at, now, limits)?;
-    ordered((&field("opened_at"), opened_at), (&field("ended_at"), ended_at))?;
+    ordered(
+        (&field("opened_at"), opened_at),
+        (&field("ended_at"), ended_at),
+    )?;
     let started_at = match wire.started_at {
         Some(started) => {
             let started = timestamp(&field("started_at"), started, now, limits)?;
-            ordered((&field("opened_at"), opened_at), (&field("started_at"), started))?;
-            ordered((&field("started_at"), started), (&field("ended_at"), ended_at))?;
+            ordered(
+                (&field("opened_at"), opened_at),
+                (&field("started_at"), started),
+            )?;
+            ordered(
+                (&field("started_at"), started),
+                (&field("ended_at"), ended_at),
+            )?;
             Some(started)
         }
         None => None,
@@ -208,23 +249,45 @@ fn attempt(index: usize, wire: &pb::HolePunchAttempt, now: i64, limits: &Limits)
         opened_at,
         started_at,
         ended_at,
-        start_rtt_seconds: wire.start_rtt.map(|rtt| seconds(&field("start_rtt"), rtt)).transpose()?,
+        start_rtt_seconds: wire
+            .start_rtt
+            .map(|rtt| seconds(&field("start_rtt"), rtt))
+            .transpose()?,
         elapsed_seconds: seconds(&field("elapsed_time"), wire.elapsed_time)?,
         outcome: attempt_outcome(&field("outcome"), wire.outcome)?,
-        error: text(&field("error"), wire.error.as_deref(), limits.max_text_bytes)?,
-        direct_dial_error: text(&field("direct_dial_error"), wire.direct_dial_error.as_deref(), limits.max_text_bytes)?,
+        error: text(
+            &field("error"),
+            wire.error.as_deref(),
+            limits.max_text_bytes,
+        )?,
+        direct_dial_error: text(
+            &field("direct_dial_error"),
+            wire.direct_dial_error.as_deref(),
+            limits.max_text_bytes,
+        )?,
         addresses: multiaddrs(&field("multi_addresses"), &wire.multi_addresses, limits)?,
     })
 }
 
-fn latency_measurement(index: usize, wire: &pb::LatencyMeasurement, limits: &Limits) -> Valid<NewLatencyMeasurement> {
+fn latency_measurement(
+    index: usize,
+    wire: &pb::LatencyMeasurement,
+    limits: &Limits,
+) -> Valid<NewLatencyMeasurement> {
     let field = |name: &str| format!("latency_measurements[{index}].{name}");
-    let (agent_version, protocols) = peer_facts(&field(""), &wire.agent_version, &wire.protocols, limits)?;
+    let (agent_version, protocols) =
+        peer_facts(&field(""), &wire.agent_version, &wire.protocols, limits)?;
     if wire.rtts.len() > limits.max_samples {
-        return Err(invalid(field("rtts"), format!("more than {} samples", limits.max_samples)));
+        return Err(invalid(
+            field("rtts"),
+            format!("more than {} samples", limits.max_samples),
+        ));
     }
     if !wire.rtt_errs.is_empty() && wire.rtt_errs.len() != wire.rtts.len() {
-        return Err(invalid(field("rtt_errs"), "must be empty or as long as rtts"));
+        return Err(invalid(
+            field("rtt_errs"),
+            "must be empty or as long as rtts",
+        ));
     }
     let rtts = wire
         .rtts
@@ -236,7 +299,11 @@ fn latency_measurement(index: usize, wire: &pb::LatencyMeasurement, limits: &Lim
         })
         .collect::<Valid<Vec<f64>>>()?;
     for (i, err) in wire.rtt_errs.iter().enumerate() {
-        text(&format!("{}[{i}]", field("rtt_errs")), Some(err), limits.max_text_bytes)?;
+        text(
+            &format!("{}[{i}]", field("rtt_errs")),
+            Some(err),
+            limits.max_text_bytes,
+        )?;
     }
     Ok(NewLatencyMeasurement {
         peer: PeerInfo {
@@ -264,7 +331,8 @@ fn nat_mapping(index: usize, wire: &pb::NatMapping, limits: &Limits) -> Valid<Na
         return Err(invalid(field("protocol"), "must be tcp or udp"));
     }
     let required = |name: &str, value: &str| {
-        text(&field(name), Some(value), limits.max_text_bytes)?.ok_or_else(|| invalid(field(name), "missing"))
+        text(&field(name), Some(value), limits.max_text_bytes)?
+            .ok_or_else(|| invalid(field(name), "missing"))
     };
     Ok(NatMapping {
         internal_port: port("internal_port", wire.internal_port)?,
@@ -275,11 +343,22 @@ fn nat_mapping(index: usize, wire: &pb::NatMapping, limits: &Limits) -> Valid<Na
     })
 }
 
-fn network_information(wire: &pb::NetworkInformation, limits: &Limits) -> Valid<NetworkInformation> {
+fn network_information(
+    wire: &pb::NetworkInformation,
+    limits: &Limits,
+) -> Valid<NetworkInformation> {
     Ok(NetworkInformation {
         supports_ipv6: wire.supports_ipv6,
-        supports_ipv6_error: text("network_information.supports_ipv6_error", wire.supports_ipv6_error.as_deref(), limits.max_text_bytes)?,
-        router_login_html: text("network_information.router_login_html", wire.router_login_html.as_deref(), limits.max_html_bytes)?,
+        supports_ipv6_error: text(
+            "network_information.supports_ipv6_error",
+            wire.supports_ipv6_error.as_deref(),
+            limits.max_text_bytes,
+        )?,
+        router_login_html: text(
+            "network_information.router_login_html",
+            wire.router_login_html.as_deref(),
+            limits.max_html_bytes,
+        )?,
         router_login_html_error: text(
             "network_information.router_login_html_error",
             wire.router_login_html_error.as_deref(),
@@ -297,14 +376,33 @@ fn bounded<T>(field: &str, list: &[T], max: usize) -> Valid<()> {
 
 /// Validates a whole TrackHolePunch request; `now` is Unix ns. The API key id is filled in by
 /// the caller after authentication.
-pub fn hole_punch_result(wire: &pb::TrackHolePunchRequest, api_key_id: i64, now: i64, limits: &Limits) -> Valid<NewHolePunchResult> {
+pub fn hole_punch_result(
+    wire: &pb::TrackHolePunchRequest,
+    api_key_id: i64,
+    now: i64,
+    limits: &Limits,
+) -> Valid<NewHolePunchResult> {
     let connect_started_at = timestamp("connect_started_at", wire.connect_started_at, now, limits)?;
     let connect_ended_at = timestamp("connect_ended_at", wire.connect_ended_at, now, limits)?;
     let ended_at = timestamp("ended_at", wire.ended_at, now, limits)?;
-    ordered(("connect_started_at", connect_started_at), ("connect_ended_at", connect_ended_at))?;
-    ordered(("connect_ended_at", connect_ended_at), ("ended_at", ended_at))?;
-    bounded("hole_punch_attempts", &wire.hole_punch_attempts, limits.max_attempts)?;
-    bounded("latency_measurements", &wire.latency_measurements, limits.max_latency_measurements)?;
+    ordered(
+        ("connect_started_at", connect_started_at),
+        ("connect_ended_at", connect_ended_at),
+    )?;
+    ordered(
+        ("connect_ended_at", connect_ended_at),
+        ("ended_at", ended_at),
+    )?;
+    bounded(
+        "hole_punch_attempts",
+        &wire.hole_punch_attempts,
+        limits.max_attempts,
+    )?;
+    bounded(
+        "latency_measurements",
+        &wire.latency_measurements,
+        limits.max_latency_measurements,
+    )?;
     bounded("nat_mappings", &wire.nat_mappings, limits.max_nat_mappings)?;
     bounded("protocols", &wire.protocols, 16)?;
     let attempts = wire
@@ -314,7 +412,10 @@ pub fn hole_punch_result(wire: &pb::TrackHolePunchRequest, api_key_id: i64, now:
         .map(|(i, a)| attempt(i, a, now, limits))
         .collect::<Valid<Vec<_>>>()?;
     for (i, a) in attempts.iter().enumerate() {
-        ordered(("connect_started_at", connect_started_at), (&format!("hole_punch_attempts[{i}].opened_at"), a.opened_at))?;
+        ordered(
+            ("connect_started_at", connect_started_at),
+            (&format!("hole_punch_attempts[{i}].opened_at"), a.opened_at),
+        )?;
     }
     if let Some(id) = &wire.report_id {
         if id.is_empty() || id.len() > 64 {
@@ -326,9 +427,17 @@ pub fn hole_punch_result(wire: &pb::TrackHolePunchRequest, api_key_id: i64, now:
         report_id: wire.report_id.clone(),
         client_peer_id: peer_id("client_id", &wire.client_id)?,
         remote_peer_id: peer_id("remote_id", &wire.remote_id)?,
-        remote_addresses: multiaddrs("remote_multi_addresses", &wire.remote_multi_addresses, limits)?,
+        remote_addresses: multiaddrs(
+            "remote_multi_addresses",
+            &wire.remote_multi_addresses,
+            limits,
+        )?,
         open_addresses: multiaddrs("open_multi_addresses", &wire.open_multi_addresses, limits)?,
-        listen_addresses: multiaddrs("listen_multi_addresses", &wire.listen_multi_addresses, limits)?,
+        listen_addresses: multiaddrs(
+            "listen_multi_addresses",
+            &wire.listen_multi_addresses,
+            limits,
+        )?,
         connect_started_at,
         connect_ended_at,
         ended_at,
@@ -343,7 +452,11 @@ pub fn hole_punch_result(wire: &pb::TrackHolePunchRequest, api_key_id: i64, now:
             .enumerate()
             .map(|(i, m)| latency_measurement(i, m, limits))
             .collect::<Valid<Vec<_>>>()?,
-        network_information: wire.network_information.as_ref().map(|n| network_information(n, limits)).transpose()?,
+        network_information: wire
+            .network_information
+            .as_ref()
+            .map(|n| network_information(n, limits))
+            .transpose()?,
         nat_mappings: wire
             .nat_mappings
             .iter()

@@ -171,7 +171,7 @@ fn percent_encode_path(path: &str) -> String {
 }
 
 /// The location with any password replaced, fit for logs and error messages.
-pub(crate) fn redact_password(location: &str) -> String {
+pub fn redact_password(location: &str) -> String {
     let Some((scheme, rest)) = location.split_once("://") else {
         return location.to_owned();
     };

@@ -28,13 +28,14 @@ pub mod sql;
 mod time;
 
 pub use address::AddressFacts;
-pub use engine::{Engine, Store};
+pub use engine::{redact_password, Engine, Store};
 pub use error::StoreError;
 pub use keys::{ApiKey, ApiKeySecret};
 pub use model::{
     AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent,
     NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship,
 };
+pub use results::InsertedResult;
 pub use selection::{Handout, Requester, SelectionRules};
 pub use time::now_unix_nanos;
 

@@ -19,25 +19,37 @@ use crate::{
     StoreError,
 };
 
+/// What [`Store::insert_hole_punch_result`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsertedResult {
+    /// The stored result's id.
+    pub id: i64,
+    /// False when the same report (API key and report id) was stored before.
+    pub new: bool,
+}
+
 impl Store {
-    /// Writes a result with all its parts in one transaction and returns its id. Either all of
-    /// it is stored or, on any error, nothing. A result whose `report_id` is stored already is
-    /// not stored again; the stored one's id is returned.
-    pub async fn insert_hole_punch_result(&self, result: &NewHolePunchResult) -> Result<i64> {
+    /// Writes a result with all its parts in one transaction. Either all of it is stored or, on
+    /// any error, nothing. A result whose report id this API key delivered before is not stored
+    /// again; the earlier one's id is returned.
+    pub async fn insert_hole_punch_result(
+        &self,
+        result: &NewHolePunchResult,
+    ) -> Result<InsertedResult> {
         if let Some(id) = self.result_with_report_id(result).await? {
-            return Ok(id);
+            return Ok(InsertedResult { id, new: false });
         }
         let mut tx = self.pool().begin().await?;
         match insert_result(&mut tx, result).await {
             Ok(id) => {
                 tx.commit().await?;
-                Ok(id)
+                Ok(InsertedResult { id, new: true })
             }
             Err(error) => {
                 tx.rollback().await?;
                 // A concurrent delivery of the same report won the race: that is success.
                 match self.result_with_report_id(result).await? {
-                    Some(id) => Ok(id),
+                    Some(id) => Ok(InsertedResult { id, new: false }),
                     None => Err(error),
                 }
             }
@@ -48,10 +60,13 @@ impl Store {
         let Some(report_id) = &result.report_id else {
             return Ok(None);
         };
-        let row = sqlx::query("SELECT id FROM hole_punch_results WHERE report_id = $1")
-            .bind(report_id.clone())
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id FROM hole_punch_results WHERE api_key_id = $1 AND report_id = $2",
+        )
+        .bind(result.api_key_id)
+        .bind(report_id.clone())
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
@@ -278,12 +293,16 @@ async fn insert_latency_measurement(
     measurement: &NewLatencyMeasurement,
     ids: &HashMap<String, i64>,
 ) -> Result<()> {
-    let peer_id = upsert_peer(&mut *conn, &measurement.peer).await?;
+    // What the client says about the pinged peer stays with the measurement: a client must not
+    // change the facts the selection relies on (a remote's DCUtR support).
+    let peer_id = upsert_peer(&mut *conn, &PeerInfo::bare(&measurement.peer.peer_id)).await?;
+    let mut protocols = measurement.peer.protocols.clone();
+    protocols.sort();
     let stats = rtt_stats(&measurement.rtts);
     sqlx::query(
         "INSERT INTO latency_measurements (result_id, peer_id, multi_address_id, kind, rtts, rtt_errs, \
-           samples_ok, samples_failed, rtt_avg, rtt_min, rtt_max, rtt_std) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+           samples_ok, samples_failed, rtt_avg, rtt_min, rtt_max, rtt_std, agent_version, protocols) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(result_id)
     .bind(peer_id)
@@ -300,6 +319,8 @@ async fn insert_latency_measurement(
     .bind(stats.min)
     .bind(stats.max)
     .bind(stats.std)
+    .bind(measurement.peer.agent_version.as_deref())
+    .bind(serde_json::to_string(&protocols).expect("strings serialise"))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -450,7 +471,7 @@ async fn load_latency_measurements(
     result_id: i64,
 ) -> Result<Vec<NewLatencyMeasurement>> {
     let rows = sqlx::query(
-        "SELECT p.peer_id, p.agent_version, p.protocols, m.maddr, l.kind, l.rtts, l.rtt_errs \
+        "SELECT p.peer_id, l.agent_version, l.protocols, m.maddr, l.kind, l.rtts, l.rtt_errs \
          FROM latency_measurements l JOIN peers p ON p.id = l.peer_id \
          JOIN multi_addresses m ON m.id = l.multi_address_id WHERE l.result_id = $1 ORDER BY l.id",
     )

@@ -216,7 +216,12 @@ fn normalised(mut result: NewHolePunchResult) -> NewHolePunchResult {
 async fn results_read_back_as_written(db: TestDb) {
     let (key, _) = db.store.create_api_key("alice").await.unwrap();
     let written = fixtures::hole_punch_result(key.id, &peer_id(), &peer_id(), 7);
-    let id = db.store.insert_hole_punch_result(&written).await.unwrap();
+    let id = db
+        .store
+        .insert_hole_punch_result(&written)
+        .await
+        .unwrap()
+        .id;
     let read = db.store.load_hole_punch_result(id).await.unwrap().unwrap();
     assert_eq!(read, normalised(written));
     assert_eq!(
@@ -236,7 +241,12 @@ async fn results_read_back_as_written(db: TestDb) {
     minimal.network_information = None;
     minimal.nat_mappings.clear();
     minimal.protocol_filters.clear();
-    let id = db.store.insert_hole_punch_result(&minimal).await.unwrap();
+    let id = db
+        .store
+        .insert_hole_punch_result(&minimal)
+        .await
+        .unwrap()
+        .id;
     let read = db.store.load_hole_punch_result(id).await.unwrap().unwrap();
     assert_eq!(read, normalised(minimal));
 
@@ -367,7 +377,8 @@ async fn reports_delivered_twice_are_stored_once(db: TestDb) {
     let result = fixtures::hole_punch_result(key.id, &peer_id(), &peer_id(), 5);
     let first = db.store.insert_hole_punch_result(&result).await.unwrap();
     let again = db.store.insert_hole_punch_result(&result).await.unwrap();
-    assert_eq!(first, again);
+    assert!(first.new && !again.new);
+    assert_eq!(first.id, again.id);
     // Racing deliveries of one report also store it once.
     let racing = fixtures::hole_punch_result(key.id, &peer_id(), &peer_id(), 6);
     let writers: Vec<_> = (0..8)
@@ -379,7 +390,7 @@ async fn reports_delivered_twice_are_stored_once(db: TestDb) {
         .collect();
     let mut ids = Vec::new();
     for writer in writers {
-        ids.push(writer.await.unwrap().unwrap());
+        ids.push(writer.await.unwrap().unwrap().id);
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
@@ -390,4 +401,15 @@ async fn reports_delivered_twice_are_stored_once(db: TestDb) {
     db.store.insert_hole_punch_result(&anonymous).await.unwrap();
     db.store.insert_hole_punch_result(&anonymous).await.unwrap();
     assert_eq!(count(&db.store, "hole_punch_results").await, 4);
+    // The same report id from another API key is another result.
+    let (other, _) = db.store.create_api_key("bob").await.unwrap();
+    let mut same_id = result.clone();
+    same_id.api_key_id = other.id;
+    assert!(
+        db.store
+            .insert_hole_punch_result(&same_id)
+            .await
+            .unwrap()
+            .new
+    );
 }

@@ -153,7 +153,10 @@ CREATE TABLE latency_measurements (
     rtt_avg             DOUBLE PRECISION,
     rtt_min             DOUBLE PRECISION,
     rtt_max             DOUBLE PRECISION,
-    rtt_std             DOUBLE PRECISION
+    rtt_std             DOUBLE PRECISION,
+    -- What the client reported about the pinged peer (never copied into peers).
+    agent_version       TEXT,
+    protocols           TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX idx_latency_measurements_result ON latency_measurements (result_id);
 

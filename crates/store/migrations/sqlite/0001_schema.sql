@@ -155,7 +155,10 @@ CREATE TABLE latency_measurements (
     rtt_avg             REAL,
     rtt_min             REAL,
     rtt_max             REAL,
-    rtt_std             REAL
+    rtt_std             REAL,
+    -- What the client reported about the pinged peer (never copied into peers).
+    agent_version       TEXT,
+    protocols           TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX idx_latency_measurements_result ON latency_measurements (result_id);
 

@@ -1,3 +1,3 @@
--- The client's id for a result: a result delivered twice is stored once.
+-- The client's id for a result: a result an API key delivers twice is stored once.
 ALTER TABLE hole_punch_results ADD COLUMN report_id BLOB;
-CREATE UNIQUE INDEX idx_hole_punch_results_report_id ON hole_punch_results (report_id);
+CREATE UNIQUE INDEX idx_hole_punch_results_report_id ON hole_punch_results (api_key_id, report_id);

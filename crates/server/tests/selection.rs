@@ -1,0 +1,406 @@
+//! GetAddrInfo's choice of a remote: seen by the honeypot within the freshness window,
+//! DCUtR-capable, only relay addresses served, at most `--remote-limit` handouts of a remote per
+//! window across clients, no (remote, relay address) pair repeated to the same client within
+//! `--repeat-window`, chosen at random, with the original's random protocol filter.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+
+use common::*;
+use multiaddr::Protocol;
+use punchr_testutil::{on_both_engines, TestDb};
+use tonic::Code;
+
+on_both_engines!(
+    without_candidates_there_are_no_peers_to_hole_punch,
+    a_fresh_dcutr_remote_is_served_with_only_its_relay_addresses,
+    remotes_without_dcutr_are_never_served,
+    remotes_seen_more_than_ten_minutes_ago_are_never_served,
+    fresh_window_flag_widens_the_window,
+    a_client_does_not_get_the_same_remote_and_address_again,
+    a_new_relay_address_of_a_known_remote_is_served_again,
+    addresses_from_stale_connections_are_not_served,
+    repeat_window_flag_lets_a_client_get_a_remote_again,
+    a_remote_is_handed_out_at_most_ten_times_per_minute,
+    the_limit_holds_when_clients_ask_at_once,
+    remote_limit_flag_changes_the_limit,
+    remotes_are_chosen_at_random,
+    protocol_filter_follows_the_original_choices,
+    no_protocol_filter_flag_sends_no_filter,
+);
+
+/// One remote per call: a fresh API key with a fresh host asks once.
+async fn ask_as_new_client(
+    db: &TestDb,
+    client: &mut Client,
+    name: &str,
+) -> Result<punchr_proto::GetAddrInfoResponse, tonic::Status> {
+    let (key, host) = new_client(&db.store, client, name).await;
+    ask(client, &key, &host).await
+}
+
+async fn without_candidates_there_are_no_peers_to_hole_punch(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let result = ask_as_new_client(&db, &mut client, "alice").await;
+    assert_status(result, Code::NotFound, "no peers to hole punch");
+    assert_eq!(count(&db.store, "handouts").await, 0);
+}
+
+async fn a_fresh_dcutr_remote_is_served_with_only_its_relay_addresses(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let remote = seed_remote_with(
+        &db.store,
+        Seed {
+            relays: vec![1, 2, 3],
+            ..Seed::default()
+        },
+    )
+    .await;
+    assert!(
+        remote.advertised.len() > remote.relay_addresses.len(),
+        "the remote also advertises direct addresses"
+    );
+
+    let answer = ask_as_new_client(&db, &mut client, "alice")
+        .await
+        .expect("a remote");
+
+    assert_eq!(decode_peer(&answer.remote_id), remote.peer);
+    let served: BTreeSet<_> = decode_addresses(&answer.multi_addresses)
+        .into_iter()
+        .collect();
+    let relays: BTreeSet<_> = remote.relay_addresses.iter().cloned().collect();
+    assert_eq!(served, relays);
+    assert!(served
+        .iter()
+        .all(|a| a.iter().any(|p| p == Protocol::P2pCircuit)));
+    assert_eq!(count(&db.store, "handouts").await, 1);
+}
+
+async fn remotes_without_dcutr_are_never_served(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let without_dcutr = Seed {
+        dcutr: false,
+        ..Seed::default()
+    };
+    for _ in 0..3 {
+        seed_remote_with(&db.store, without_dcutr.clone()).await;
+    }
+    for i in 0..5 {
+        let result = ask_as_new_client(&db, &mut client, &format!("client {i}")).await;
+        assert_status(result, Code::NotFound, "no peers to hole punch");
+    }
+
+    // Once a DCUtR-capable remote connects, only it is served.
+    let capable = seed_remote(&db.store).await;
+    for i in 5..10 {
+        let answer = ask_as_new_client(&db, &mut client, &format!("client {i}"))
+            .await
+            .expect("a remote");
+        assert_eq!(decode_peer(&answer.remote_id), capable.peer);
+    }
+}
+
+async fn remotes_seen_more_than_ten_minutes_ago_are_never_served(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let stale = Seed {
+        seen_ago_ns: 11 * MINUTE_NS,
+        ..Seed::default()
+    };
+    for _ in 0..3 {
+        seed_remote_with(&db.store, stale.clone()).await;
+    }
+    for i in 0..5 {
+        let result = ask_as_new_client(&db, &mut client, &format!("client {i}")).await;
+        assert_status(result, Code::NotFound, "no peers to hole punch");
+    }
+
+    let recent = seed_remote_with(
+        &db.store,
+        Seed {
+            seen_ago_ns: 9 * MINUTE_NS,
+            ..Seed::default()
+        },
+    )
+    .await;
+    for i in 5..10 {
+        let answer = ask_as_new_client(&db, &mut client, &format!("client {i}"))
+            .await
+            .expect("a remote");
+        assert_eq!(decode_peer(&answer.remote_id), recent.peer);
+    }
+}
+
+async fn fresh_window_flag_widens_the_window(db: TestDb) {
+    let (_server, mut client) = serve(&db, &["--fresh-window", "15m"]).await;
+    let remote = seed_remote_with(
+        &db.store,
+        Seed {
+            seen_ago_ns: 11 * MINUTE_NS,
+            ..Seed::default()
+        },
+    )
+    .await;
+    let answer = ask_as_new_client(&db, &mut client, "alice")
+        .await
+        .expect("a remote");
+    assert_eq!(decode_peer(&answer.remote_id), remote.peer);
+}
+
+async fn a_client_does_not_get_the_same_remote_and_address_again(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let remote = seed_remote_with(
+        &db.store,
+        Seed {
+            relays: vec![1],
+            ..Seed::default()
+        },
+    )
+    .await;
+    let key = new_api_key(&db.store, "alice").await;
+    let a = register_host(&mut client, &key).await;
+    let b = register_host(&mut client, &key).await;
+
+    let first = client
+        .get_addr_info(get_addr_info_request(&key, &a, &[a, b]))
+        .await
+        .expect("a remote")
+        .into_inner();
+    assert_eq!(decode_peer(&first.remote_id), remote.peer);
+
+    // Neither host of this client gets the pair again...
+    assert_status(
+        client
+            .get_addr_info(get_addr_info_request(&key, &b, &[a, b]))
+            .await,
+        Code::NotFound,
+        "no peers to hole punch",
+    );
+    assert_status(
+        client
+            .get_addr_info(get_addr_info_request(&key, &a, &[a, b]))
+            .await,
+        Code::NotFound,
+        "no peers to hole punch",
+    );
+
+    // ...but another client does.
+    let other = ask_as_new_client(&db, &mut client, "bob")
+        .await
+        .expect("a remote");
+    assert_eq!(decode_peer(&other.remote_id), remote.peer);
+}
+
+async fn a_new_relay_address_of_a_known_remote_is_served_again(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let remote = seed_remote_with(
+        &db.store,
+        Seed {
+            relays: vec![1],
+            ..Seed::default()
+        },
+    )
+    .await;
+    let (key, host) = new_client(&db.store, &mut client, "alice").await;
+    ask(&mut client, &key, &host).await.expect("a remote");
+    assert_status(
+        ask(&mut client, &key, &host).await,
+        Code::NotFound,
+        "no peers to hole punch",
+    );
+
+    // The remote reconnects through another relay: only the new address is new to the client.
+    let again = seed_connection(
+        &db.store,
+        remote.peer,
+        Seed {
+            relays: vec![1, 2],
+            ..Seed::default()
+        },
+    )
+    .await;
+
+    let answer = ask(&mut client, &key, &host)
+        .await
+        .expect("the new address");
+    assert_eq!(decode_peer(&answer.remote_id), remote.peer);
+    assert_eq!(
+        decode_addresses(&answer.multi_addresses),
+        vec![again.relay_addresses[1].clone()]
+    );
+}
+
+async fn addresses_from_stale_connections_are_not_served(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let stale = seed_remote_with(
+        &db.store,
+        Seed {
+            relays: vec![1],
+            seen_ago_ns: 20 * MINUTE_NS,
+            ..Seed::default()
+        },
+    )
+    .await;
+    let fresh = seed_connection(
+        &db.store,
+        stale.peer,
+        Seed {
+            relays: vec![2],
+            ..Seed::default()
+        },
+    )
+    .await;
+
+    let answer = ask_as_new_client(&db, &mut client, "alice")
+        .await
+        .expect("a remote");
+
+    assert_eq!(decode_peer(&answer.remote_id), stale.peer);
+    assert_eq!(
+        decode_addresses(&answer.multi_addresses),
+        fresh.relay_addresses
+    );
+}
+
+async fn repeat_window_flag_lets_a_client_get_a_remote_again(db: TestDb) {
+    let (_server, mut client) = serve(&db, &["--repeat-window", "0ms"]).await;
+    let remote = seed_remote(&db.store).await;
+    let (key, host) = new_client(&db.store, &mut client, "alice").await;
+    for _ in 0..3 {
+        let answer = ask(&mut client, &key, &host)
+            .await
+            .expect("the same remote again");
+        assert_eq!(decode_peer(&answer.remote_id), remote.peer);
+        assert_eq!(answer.multi_addresses.len(), remote.relay_addresses.len());
+    }
+}
+
+async fn a_remote_is_handed_out_at_most_ten_times_per_minute(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let remote = seed_remote_with(
+        &db.store,
+        Seed {
+            relays: vec![1],
+            ..Seed::default()
+        },
+    )
+    .await;
+    for i in 0..10 {
+        let answer = ask_as_new_client(&db, &mut client, &format!("client {i}"))
+            .await
+            .expect("below the limit");
+        assert_eq!(decode_peer(&answer.remote_id), remote.peer);
+    }
+    let eleventh = ask_as_new_client(&db, &mut client, "client 10").await;
+    assert_status(eleventh, Code::NotFound, "no peers to hole punch");
+    assert_eq!(count(&db.store, "handouts").await, 10);
+}
+
+async fn the_limit_holds_when_clients_ask_at_once(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    seed_remote(&db.store).await;
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        clients.push(new_client(&db.store, &mut client, &format!("client {i}")).await);
+    }
+    let asking = clients.into_iter().map(|(key, host)| {
+        let mut client = client.clone();
+        tokio::spawn(async move { ask(&mut client, &key, &host).await })
+    });
+    let mut served = 0;
+    for task in asking.collect::<Vec<_>>() {
+        match task.await.expect("the request ran") {
+            Ok(_) => served += 1,
+            Err(status) => assert_eq!(status.code(), Code::NotFound, "{status:?}"),
+        }
+    }
+    assert_eq!(served, 10);
+    assert_eq!(count(&db.store, "handouts").await, 10);
+}
+
+async fn remote_limit_flag_changes_the_limit(db: TestDb) {
+    let (_server, mut client) = serve(&db, &["--remote-limit", "1"]).await;
+    let first = seed_remote(&db.store).await;
+    let second = seed_remote(&db.store).await;
+
+    let served: HashSet<_> = [
+        ask_as_new_client(&db, &mut client, "alice")
+            .await
+            .expect("a remote"),
+        ask_as_new_client(&db, &mut client, "bob")
+            .await
+            .expect("the other remote"),
+    ]
+    .iter()
+    .map(|answer| decode_peer(&answer.remote_id))
+    .collect();
+
+    assert_eq!(served, HashSet::from([first.peer, second.peer]));
+    let third = ask_as_new_client(&db, &mut client, "carol").await;
+    assert_status(third, Code::NotFound, "no peers to hole punch");
+}
+
+async fn remotes_are_chosen_at_random(db: TestDb) {
+    // A limit no test reaches, so that only chance spreads the clients over the remotes.
+    let (_server, mut client) = serve(&db, &["--remote-limit", "1000"]).await;
+    let mut remotes = HashSet::new();
+    for _ in 0..5 {
+        remotes.insert(seed_remote(&db.store).await.peer);
+    }
+    let mut served = HashSet::new();
+    for i in 0..20 {
+        let answer = ask_as_new_client(&db, &mut client, &format!("client {i}"))
+            .await
+            .expect("a remote");
+        served.insert(decode_peer(&answer.remote_id));
+    }
+    // All 20 on one of 5 remotes by chance: probability 5 · 0.2^20 ≈ 5e-14.
+    assert!(served.len() > 1, "every client got the same remote");
+    assert!(served.is_subset(&remotes));
+}
+
+async fn protocol_filter_follows_the_original_choices(db: TestDb) {
+    let (_server, mut client) =
+        serve(&db, &["--repeat-window", "0ms", "--remote-limit", "100000"]).await;
+    seed_remote(&db.store).await;
+    let (key, host) = new_client(&db.store, &mut client, "alice").await;
+    let allowed: HashSet<Vec<i32>> =
+        HashSet::from([vec![4, 6], vec![4, 460], vec![41, 6], vec![41, 460], vec![]]);
+    let mut seen = HashSet::new();
+    for _ in 0..200 {
+        let answer = ask(&mut client, &key, &host).await.expect("a remote");
+        assert!(
+            allowed.contains(&answer.protocols),
+            "unexpected filter {:?}",
+            answer.protocols
+        );
+        seen.insert(answer.protocols);
+    }
+    // Each choice has at least a 15 % chance per answer: missing one in 200 is below 1e-14.
+    assert_eq!(seen, allowed);
+}
+
+async fn no_protocol_filter_flag_sends_no_filter(db: TestDb) {
+    let (_server, mut client) = serve(
+        &db,
+        &[
+            "--repeat-window",
+            "0ms",
+            "--remote-limit",
+            "100000",
+            "--no-protocol-filter",
+        ],
+    )
+    .await;
+    seed_remote(&db.store).await;
+    let (key, host) = new_client(&db.store, &mut client, "alice").await;
+    for _ in 0..50 {
+        let answer = ask(&mut client, &key, &host).await.expect("a remote");
+        assert!(
+            answer.protocols.is_empty(),
+            "filter {:?} despite --no-protocol-filter",
+            answer.protocols
+        );
+    }
+}
