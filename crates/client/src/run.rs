@@ -189,7 +189,7 @@ impl Client {
         let all_hosts: Vec<Vec<u8>> = self.hosts.iter().map(|h| h.peer_id().to_bytes()).collect();
         let mut punches = 0;
         let mut index = 0;
-        while self.config.rounds.is_none_or(|rounds| punches < rounds) && !*stop.borrow() {
+        while self.config.rounds.is_none_or(|rounds| punches < rounds) && !stop_requested(&stop) {
             let host = self.hosts[index].clone();
             let assignment = match self
                 .link
@@ -240,7 +240,7 @@ impl Client {
         tokio::pin!(punch);
         let output = tokio::select! {
             output = &mut punch => output?,
-            _ = stop.wait_for(|stopped| *stopped) => {
+            () = stopped(stop) => {
                 host.cancel().await;
                 punch.await?
             }
@@ -285,6 +285,15 @@ fn punch_request(assignment: &Assignment) -> Option<PunchRequest> {
         .filter_map(|bytes| Multiaddr::try_from(bytes.clone()).ok())
         .collect();
     Some(PunchRequest { remote, addresses })
+}
+
+/// Resolves when a stop is requested (the guard `wait_for` returns must not live across awaits).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+fn stop_requested(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow()
 }
 
 async fn wait_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) {

@@ -7,6 +7,7 @@
 //! message saying how to start it: they never pass by skipping.
 
 pub mod fixtures;
+pub mod libp2p_peers;
 
 use punchr_store::{Engine, Store};
 use sqlx::{Connection, Executor};

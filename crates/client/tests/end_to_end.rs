@@ -1,0 +1,177 @@
+//! The whole flow on loopback: a real server (both engines), a relay, a NATed-style remote with
+//! the stock DCUtR, and the client; then what the database holds.
+
+use std::time::Duration;
+
+use clap::Parser;
+use punchr_client::config::ClientConfig;
+use punchr_client::run::Client;
+use punchr_store::{AttemptOutcome, LatencyKind, NewConnectionEvent, Outcome, PeerInfo, Store};
+use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay};
+use punchr_testutil::{on_both_engines, TestDb};
+use sqlx::Row;
+use tokio::sync::watch;
+
+on_both_engines!(
+    a_round_punches_through_and_is_stored,
+    no_peer_means_waiting_not_exiting
+);
+
+async fn start_server(db: &TestDb) -> punchr_server::RunningServer {
+    let config = punchr_server::config::Cli::parse_from([
+        "punchr-server",
+        "--db",
+        &db.location,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--telemetry-port",
+        "0",
+    ])
+    .server;
+    punchr_server::start(&config).await.expect("server starts")
+}
+
+fn client_config(
+    server: &punchr_server::RunningServer,
+    key: &str,
+    outbox: &std::path::Path,
+    extra: &[&str],
+) -> ClientConfig {
+    let port = server.grpc_addr().port().to_string();
+    let mut args = vec![
+        "punchr-client",
+        "--api-key",
+        key,
+        "--server-host",
+        "127.0.0.1",
+        "--server-port",
+        &port,
+        "--host-count",
+        "1",
+        "--seed",
+        "end-to-end",
+        "--assume-public",
+        "--listen",
+        "127.0.0.1",
+        "--telemetry-port",
+        "0",
+        "--outbox",
+        outbox.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    ClientConfig::parse_from(args)
+}
+
+/// What the honeypot would have recorded about the remote.
+async fn seed_honeypot_sighting(
+    store: &Store,
+    remote: &punchr_testutil::libp2p_peers::RunningPeer,
+) {
+    store
+        .record_connection_event(&NewConnectionEvent {
+            local: PeerInfo::bare(punchr_testutil::fixtures::peer_id().to_string()),
+            remote: PeerInfo {
+                peer_id: remote.peer_id.to_string(),
+                agent_version: Some("nated-remote/test".into()),
+                protocols: vec!["/libp2p/dcutr".into(), "/ipfs/id/1.0.0".into()],
+            },
+            connection_address: "/ip4/198.18.9.9/tcp/4001".parse().unwrap(),
+            advertised_addresses: vec![remote.address.clone()],
+            opened_at: punchr_store::now_unix_nanos(),
+        })
+        .await
+        .expect("seed the honeypot's sighting");
+}
+
+async fn a_round_punches_through_and_is_stored(db: TestDb) {
+    let server = start_server(&db).await;
+    let (_, key) = db.store.create_api_key("volunteer").await.unwrap();
+    let relay = spawn_relay().await;
+    let remote = spawn_nated_remote(&relay).await;
+    seed_honeypot_sighting(&db.store, &remote).await;
+
+    let outbox = tempfile::tempdir().unwrap();
+    let config = client_config(
+        &server,
+        key.expose(),
+        outbox.path(),
+        &[
+            "--rounds",
+            "1",
+            "--bootstrap-peers",
+            &relay.address.to_string(),
+        ],
+    );
+    let client = Client::start(config).expect("client starts");
+    let (_stop, stopped) = watch::channel(false);
+    let summary = tokio::time::timeout(Duration::from_secs(90), client.run(stopped))
+        .await
+        .expect("the round ends within its deadlines")
+        .expect("the client runs");
+    assert_eq!(summary.punches, 1);
+    assert_eq!(summary.undelivered, 0);
+
+    let id: i64 = sqlx::query("SELECT id FROM hole_punch_results")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    let stored = db.store.load_hole_punch_result(id).await.unwrap().unwrap();
+    assert_eq!(stored.remote_peer_id, remote.peer_id.to_string());
+    assert_eq!(stored.outcome, Outcome::Success, "{stored:#?}");
+    assert!(stored.has_direct_conns);
+    let last = stored.attempts.last().expect("at least one attempt");
+    assert_eq!(last.outcome, AttemptOutcome::Success);
+    assert!(
+        last.started_at.is_some() && last.start_rtt_seconds.is_some(),
+        "{last:?}"
+    );
+    assert!(
+        !last.addresses.is_empty(),
+        "the remote's CONNECT addresses are recorded"
+    );
+    assert_eq!(stored.remote_addresses, vec![remote.address.clone()]);
+    assert!(stored
+        .open_addresses
+        .iter()
+        .any(|a| !a.to_string().contains("p2p-circuit")));
+    assert!(
+        stored.connect_started_at <= stored.connect_ended_at
+            && stored.connect_ended_at <= stored.ended_at
+    );
+    let kinds: Vec<LatencyKind> = stored.latency_measurements.iter().map(|m| m.kind).collect();
+    assert!(
+        kinds.contains(&LatencyKind::ToRemoteAfterHolePunch),
+        "{kinds:?}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+async fn no_peer_means_waiting_not_exiting(db: TestDb) {
+    let server = start_server(&db).await;
+    let (_, key) = db.store.create_api_key("volunteer").await.unwrap();
+    let outbox = tempfile::tempdir().unwrap();
+    let config = client_config(
+        &server,
+        key.expose(),
+        outbox.path(),
+        &["--no-peer-wait", "200ms"],
+    );
+    let client = Client::start(config).expect("client starts");
+    let (stop, stopped) = watch::channel(false);
+    let run = tokio::spawn(client.run(stopped));
+    // Several NOT_FOUND answers later the client is still asking.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!run.is_finished(), "NOT_FOUND must not end the client");
+    stop.send(true).unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.punches, 0);
+    server.shutdown().await.unwrap();
+}
