@@ -15,3 +15,4 @@ pub mod outcome;
 pub mod punch;
 pub mod report;
 pub mod run;
+pub mod telemetry;

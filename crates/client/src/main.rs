@@ -15,7 +15,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = ClientConfig::parse();
+    let telemetry = (config.telemetry_port != 0)
+        .then(|| std::net::SocketAddr::new(config.telemetry_host, config.telemetry_port));
     let client = Client::start(config).context("starting the client")?;
+    if let Some(address) = telemetry {
+        let bound = punchr_client::telemetry::serve(address, client.metrics())
+            .await
+            .with_context(|| format!("serving telemetry on {address}"))?;
+        tracing::info!(%bound, "telemetry");
+    }
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -2,6 +2,7 @@
 //! register them, then round-robin: ask for a peer, punch it, report, with every result going
 //! through the durable outbox.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
@@ -14,6 +15,7 @@ use crate::host::{Host, HostError, HostSettings, PunchRequest, AGENT_VERSION, PR
 use crate::outbox::{Outbox, OutboxError};
 use crate::punch::PunchTimeouts;
 use crate::report::{track_hole_punch_request, ReportContext};
+use crate::telemetry::ClientMetrics;
 
 /// Why the client stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,7 @@ pub struct RunSummary {
 /// Everything the loop needs, prepared from the configuration.
 pub struct Client {
     config: ClientConfig,
+    metrics: Arc<ClientMetrics>,
     api_key: String,
     hosts: Vec<Host>,
     link: ServerLink,
@@ -124,11 +127,17 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Client {
             config,
+            metrics: Arc::new(ClientMetrics::new()),
             api_key,
             hosts,
             link,
             outbox,
         })
+    }
+
+    /// The client's metrics (served by [`crate::telemetry::serve`]).
+    pub fn metrics(&self) -> Arc<ClientMetrics> {
+        self.metrics.clone()
     }
 
     /// Peer IDs of the hosts.
@@ -186,6 +195,7 @@ impl Client {
         self.deliver().await;
         self.bootstrap().await?;
         self.register().await?;
+        self.metrics.ready(self.hosts.len());
         let all_hosts: Vec<Vec<u8>> = self.hosts.iter().map(|h| h.peer_id().to_bytes()).collect();
         let mut punches = 0;
         let mut index = 0;
@@ -255,6 +265,7 @@ impl Client {
             latencies: output.latencies,
         };
         let outcome = output.classified.outcome;
+        self.metrics.punched(outcome.as_str());
         tracing::info!(target: "punchr::client", remote = %request.remote, %outcome, attempts = output.classified.attempts.len(), "hole punch finished");
         self.outbox
             .push(&track_hole_punch_request(&context, &output.classified))?;
@@ -273,7 +284,9 @@ impl Client {
                 tracing::warn!(target: "punchr::client", %error, "results kept in the outbox for later")
             }
         }
-        self.outbox.pending().map(|p| p.len()).unwrap_or(0)
+        let pending = self.outbox.pending().map(|p| p.len()).unwrap_or(0);
+        self.metrics.outbox(pending);
+        pending
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity, noise, ping, relay, tcp, yamux, Multiaddr, PeerId};
 use tokio::task::JoinHandle;
@@ -82,13 +83,23 @@ struct NatedPeer {
     relay_client: relay::client::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
-    dcutr: libp2p_dcutr::Behaviour,
+    dcutr: Toggle<libp2p_dcutr::Behaviour>,
 }
 
 /// Starts a remote that holds a reservation on `relay` and listens only through it, with the
 /// stock DCUtR behaviour; returns once the reservation is accepted. Its address is the circuit
 /// address through the relay.
 pub async fn spawn_nated_remote(relay: &RunningPeer) -> RunningPeer {
+    spawn_remote(relay, true).await
+}
+
+/// Like [`spawn_nated_remote`], but the remote does not speak `/libp2p/dcutr`, so it never opens
+/// a DCUtR stream (the client's NO_STREAM case).
+pub async fn spawn_nated_remote_without_dcutr(relay: &RunningPeer) -> RunningPeer {
+    spawn_remote(relay, false).await
+}
+
+async fn spawn_remote(relay: &RunningPeer, with_dcutr: bool) -> RunningPeer {
     let key = identity::Keypair::generate_ed25519();
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -107,7 +118,9 @@ pub async fn spawn_nated_remote(relay: &RunningPeer) -> RunningPeer {
                     .with_agent_version("nated-remote/test".into()),
             ),
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(1))),
-            dcutr: libp2p_dcutr::Behaviour::new(key.public().to_peer_id()),
+            dcutr: Toggle::from(
+                with_dcutr.then(|| libp2p_dcutr::Behaviour::new(key.public().to_peer_id())),
+            ),
         })
         .expect("remote behaviour")
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
