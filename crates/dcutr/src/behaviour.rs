@@ -1,0 +1,257 @@
+//! The [`NetworkBehaviour`]: translates swarm events into calls on the protocol core and the
+//! core's outputs into swarm actions. It makes no protocol decision itself.
+//!
+//! Follows the stock crate's `src/behaviour.rs` for what the swarm sees: a handler only on
+//! relayed connections, direct dials with `PeerCondition::Always`, the initiator's dial with
+//! `override_role()`, and the default `PortUse::Reuse` (dial from the listening port, which TCP
+//! hole punching needs). For QUIC it does what the stock crate does, not what the spec asks:
+//! both sides simply dial (the spec's B would instead send random UDP packets); libp2p-quic with
+//! `PortUse::Reuse` dials from the listening endpoint, and that dial is the punch.
+//!
+//! Worth knowing when reading TCP results: where nothing drops the first SYN (no NAT in front of
+//! the responder, or loopback), there is no simultaneous open. The initiator's dial then reaches
+//! the responder's listener, both ends wait for the other to start the connection upgrade, and the
+//! dial fails only at the transport timeout (10 s by default), while the responder's own dial
+//! succeeds and shows up here as an [`EventKind::UnsolicitedDirectConnection`]. The stock crate
+//! does the same.
+//!
+//! [`EventKind::UnsolicitedDirectConnection`]: crate::EventKind::UnsolicitedDirectConnection
+
+use std::{
+    error::Error as StdError,
+    task::{Context, Poll},
+};
+
+use either::Either;
+use libp2p::{
+    core::{transport::PortUse, Endpoint},
+    swarm::{
+        behaviour::{ConnectionClosed, ConnectionEstablished, DialFailure, FromSwarm},
+        dial_opts::{DialOpts, PeerCondition},
+        dummy, ConnectionDenied, ConnectionId, NetworkBehaviour, NotifyHandler, THandler,
+        THandlerInEvent, THandlerOutEvent, ToSwarm,
+    },
+    Multiaddr, PeerId,
+};
+
+use crate::{
+    candidates::SharedCandidates,
+    clock::Clock,
+    event::{Event, Role},
+    handler::{Command, Handler, HandlerCommand, HandlerReport, Report},
+    message::is_relayed,
+    upgrade::{DialError, Output, Upgrades},
+};
+
+/// The instrumented DCUtR behaviour: add it to a swarm next to the relay client and read its
+/// [`Event`]s.
+///
+/// Own address candidates for CONNECT come from external address candidates (identify's observed
+/// address), confirmed external addresses, and [`Behaviour::add_candidate`]. Relayed addresses
+/// are never offered.
+pub struct Behaviour {
+    clock: Clock,
+    candidates: SharedCandidates,
+    upgrades: Upgrades,
+}
+
+impl Behaviour {
+    /// A behaviour for the swarm whose identity is `local_peer_id`; its clock starts now.
+    pub fn new(local_peer_id: PeerId) -> Self {
+        Self::with_clock(local_peer_id, Clock::new())
+    }
+
+    /// Like [`Behaviour::new`], with timestamps converted by `clock` (share one clock between
+    /// this behaviour and the rest of a measurement).
+    pub fn with_clock(local_peer_id: PeerId, clock: Clock) -> Self {
+        Self {
+            clock,
+            candidates: SharedCandidates::new(local_peer_id),
+            upgrades: Upgrades::new(clock),
+        }
+    }
+
+    /// The clock that converts this behaviour's instants to Unix nanoseconds.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Offers `addr` in every CONNECT from now on, before the other candidates. Relayed
+    /// addresses and addresses of other peers are ignored; `/p2p/<self>` is appended.
+    pub fn add_candidate(&mut self, addr: Multiaddr) {
+        self.candidates.with(|c| c.add(addr));
+    }
+
+    /// Stops offering an address given to [`Behaviour::add_candidate`].
+    pub fn remove_candidate(&mut self, addr: &Multiaddr) {
+        self.candidates.with(|c| c.remove(addr));
+    }
+
+    /// The addresses a CONNECT sent now would carry (before the 4 KiB size cut).
+    pub fn candidates(&self) -> Vec<Multiaddr> {
+        self.candidates.list()
+    }
+
+    fn relayed_handler(&self, role: Role) -> THandler<Self> {
+        Either::Left(Handler::new(role, self.candidates.clone()))
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = Either<Handler, dummy::ConnectionHandler>;
+    type ToSwarm = Event;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _connection_id: ConnectionId,
+        _peer: PeerId,
+        local_addr: &Multiaddr,
+        _remote_addr: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        if is_relayed(local_addr) {
+            return Ok(self.relayed_handler(Role::Initiator));
+        }
+        Ok(Either::Right(dummy::ConnectionHandler))
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _connection_id: ConnectionId,
+        _peer: PeerId,
+        addr: &Multiaddr,
+        _role_override: Endpoint,
+        _port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        if is_relayed(addr) {
+            return Ok(self.relayed_handler(Role::Responder));
+        }
+        Ok(Either::Right(dummy::ConnectionHandler))
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        let now = self.clock.now();
+        match event {
+            FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            }) => self
+                .upgrades
+                .connection_established(connection_id, peer_id, endpoint, now),
+            FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) => {
+                self.upgrades.connection_closed(connection_id, now)
+            }
+            FromSwarm::DialFailure(DialFailure {
+                connection_id,
+                error,
+                ..
+            }) => self
+                .upgrades
+                .dial_failed(connection_id, render_dial_error(error), now),
+            FromSwarm::NewExternalAddrCandidate(e) => {
+                self.candidates.with(|c| c.observe(e.addr.clone()))
+            }
+            FromSwarm::ExternalAddrConfirmed(e) => {
+                self.candidates.with(|c| c.confirm(e.addr.clone()))
+            }
+            FromSwarm::ExternalAddrExpired(e) => self.candidates.with(|c| c.expire(e.addr)),
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        _peer_id: PeerId,
+        connection_id: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        let report = match event {
+            Either::Left(HandlerReport(report)) => report,
+            Either::Right(never) => match never {},
+        };
+        match report {
+            Report::StreamOpened { at } => self.upgrades.stream_opened(connection_id, at),
+            Report::Step(step) => self.upgrades.step(connection_id, step),
+            Report::ExchangeDone { addrs } => self.upgrades.exchange_done(connection_id, addrs),
+            Report::ExchangeFailed { failure, at } => {
+                self.upgrades.exchange_failed(connection_id, failure, at)
+            }
+        }
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
+        let Some(output) = self.upgrades.next_output() else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match output {
+            Output::Event(event) => {
+                event.trace();
+                ToSwarm::GenerateEvent(event)
+            }
+            Output::OpenStream {
+                peer_id,
+                relayed_connection,
+            } => ToSwarm::NotifyHandler {
+                peer_id,
+                handler: NotifyHandler::One(relayed_connection),
+                event: Either::Left(HandlerCommand(Command::OpenStream)),
+            },
+            Output::Dial {
+                peer_id,
+                relayed_connection,
+                attempt,
+                addrs,
+                override_role,
+            } => {
+                let mut dial = DialOpts::peer_id(peer_id)
+                    .condition(PeerCondition::Always)
+                    .addresses(addrs.clone());
+                if override_role {
+                    dial = dial.override_role();
+                }
+                let opts = dial.build();
+                // Recorded before the swarm sees the dial, so that an immediate failure
+                // (reported synchronously) finds it.
+                self.upgrades.dial_started(
+                    relayed_connection,
+                    attempt,
+                    opts.connection_id(),
+                    addrs,
+                    self.clock.now(),
+                );
+                ToSwarm::Dial { opts }
+            }
+        })
+    }
+}
+
+/// The swarm's dial error as text, plus each transport address with its cause chain.
+fn render_dial_error(error: &libp2p::swarm::DialError) -> DialError {
+    let address_errors = match error {
+        libp2p::swarm::DialError::Transport(errors) => errors
+            .iter()
+            .map(|(addr, e)| (addr.clone(), error_chain(e)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    DialError {
+        error: error.to_string(),
+        address_errors,
+    }
+}
+
+/// `error: cause: cause…`, skipping a cause whose text is already contained.
+fn error_chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
