@@ -57,6 +57,8 @@ pub struct PunchRequest {
     pub remote: PeerId,
     /// Its relay addresses.
     pub addresses: Vec<Multiaddr>,
+    /// Multiaddr protocol codes the server asks the hole punch to prefer.
+    pub protocol_filter: Vec<i32>,
 }
 
 enum Command {
@@ -306,6 +308,15 @@ impl HostTask {
     fn start_punch(&mut self, request: PunchRequest, reply: oneshot::Sender<PunchOutput>) {
         // Start clean: no lingering connection may turn this punch into a reversed one.
         let _ = self.swarm.disconnect_peer_id(request.remote);
+        let codes = request
+            .protocol_filter
+            .iter()
+            .filter_map(|c| u32::try_from(*c).ok())
+            .collect();
+        self.swarm
+            .behaviour_mut()
+            .dcutr
+            .prefer(request.remote, punchr_dcutr::Preference::new(codes));
         let opts = DialOpts::peer_id(request.remote)
             .addresses(request.addresses.clone())
             .condition(PeerCondition::Always)
@@ -339,6 +350,7 @@ impl HostTask {
         });
         // Close everything to the remote before the next round.
         let _ = self.swarm.disconnect_peer_id(remote);
+        self.swarm.behaviour_mut().dcutr.forget_preference(&remote);
         let _ = reply.send(output);
     }
 

@@ -297,7 +297,11 @@ fn punch_request(assignment: &Assignment) -> Option<PunchRequest> {
         .iter()
         .filter_map(|bytes| Multiaddr::try_from(bytes.clone()).ok())
         .collect();
-    Some(PunchRequest { remote, addresses })
+    Some(PunchRequest {
+        remote,
+        addresses,
+        protocol_filter: assignment.protocol_filter.clone(),
+    })
 }
 
 /// Resolves when a stop is requested (the guard `wait_for` returns must not live across awaits).

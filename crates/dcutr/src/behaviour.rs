@@ -18,6 +18,7 @@
 //! [`EventKind::UnsolicitedDirectConnection`]: crate::EventKind::UnsolicitedDirectConnection
 
 use std::{
+    collections::HashMap,
     error::Error as StdError,
     task::{Context, Poll},
 };
@@ -40,6 +41,7 @@ use crate::{
     event::{Event, Role},
     handler::{Command, Handler, HandlerCommand, HandlerReport, Report},
     message::is_relayed,
+    preference::Preference,
     upgrade::{DialError, Output, Upgrades},
 };
 
@@ -53,6 +55,7 @@ pub struct Behaviour {
     clock: Clock,
     candidates: SharedCandidates,
     upgrades: Upgrades,
+    preferences: HashMap<PeerId, Preference>,
 }
 
 impl Behaviour {
@@ -68,6 +71,7 @@ impl Behaviour {
             clock,
             candidates: SharedCandidates::new(local_peer_id),
             upgrades: Upgrades::new(clock),
+            preferences: HashMap::new(),
         }
     }
 
@@ -92,8 +96,27 @@ impl Behaviour {
         self.candidates.list()
     }
 
-    fn relayed_handler(&self, role: Role) -> THandler<Self> {
-        Either::Left(Handler::new(role, self.candidates.clone()))
+    /// Prefers some transports in hole punches with `peer` (both the addresses we offer and
+    /// the ones we dial), for relayed connections made from now on; see [`Preference`].
+    pub fn prefer(&mut self, peer: PeerId, preference: Preference) {
+        self.preferences.insert(peer, preference);
+    }
+
+    /// Forgets the preference for `peer`.
+    pub fn forget_preference(&mut self, peer: &PeerId) {
+        self.preferences.remove(peer);
+    }
+
+    fn preference_for(&self, peer: &PeerId) -> Preference {
+        self.preferences.get(peer).cloned().unwrap_or_default()
+    }
+
+    fn relayed_handler(&self, role: Role, peer: &PeerId) -> THandler<Self> {
+        Either::Left(Handler::new(
+            role,
+            self.candidates.clone(),
+            self.preference_for(peer),
+        ))
     }
 }
 
@@ -104,12 +127,12 @@ impl NetworkBehaviour for Behaviour {
     fn handle_established_inbound_connection(
         &mut self,
         _connection_id: ConnectionId,
-        _peer: PeerId,
+        peer: PeerId,
         local_addr: &Multiaddr,
         _remote_addr: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         if is_relayed(local_addr) {
-            return Ok(self.relayed_handler(Role::Initiator));
+            return Ok(self.relayed_handler(Role::Initiator, &peer));
         }
         Ok(Either::Right(dummy::ConnectionHandler))
     }
@@ -117,13 +140,13 @@ impl NetworkBehaviour for Behaviour {
     fn handle_established_outbound_connection(
         &mut self,
         _connection_id: ConnectionId,
-        _peer: PeerId,
+        peer: PeerId,
         addr: &Multiaddr,
         _role_override: Endpoint,
         _port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
         if is_relayed(addr) {
-            return Ok(self.relayed_handler(Role::Responder));
+            return Ok(self.relayed_handler(Role::Responder, &peer));
         }
         Ok(Either::Right(dummy::ConnectionHandler))
     }
@@ -204,6 +227,7 @@ impl NetworkBehaviour for Behaviour {
                 addrs,
                 override_role,
             } => {
+                let addrs = self.preference_for(&peer_id).apply(&addrs);
                 let mut dial = DialOpts::peer_id(peer_id)
                     .condition(PeerCondition::Always)
                     .addresses(addrs.clone());

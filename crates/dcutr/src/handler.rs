@@ -37,6 +37,7 @@ use crate::{
     event::Role,
     handshake::{self, Progress, Step},
     message::MessageError,
+    preference::Preference,
     upgrade::{Failure, MAX_ATTEMPTS},
 };
 
@@ -87,6 +88,7 @@ pub struct HandlerReport(pub(crate) Report);
 pub struct Handler {
     role: Role,
     candidates: SharedCandidates,
+    preference: Preference,
     /// Stream requests not yet handed to the connection.
     to_request: usize,
     /// Streams requested and not yet negotiated (or failed).
@@ -98,10 +100,11 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub(crate) fn new(role: Role, candidates: SharedCandidates) -> Self {
+    pub(crate) fn new(role: Role, candidates: SharedCandidates, preference: Preference) -> Self {
         Self {
             role,
             candidates,
+            preference,
             to_request: 0,
             opening: 0,
             streams: 0,
@@ -114,7 +117,8 @@ impl Handler {
         let at = Instant::now();
         let progress = Progress::default();
         let candidates = self.candidates.clone();
-        let read_candidates = move || candidates.list();
+        let preference = self.preference.clone();
+        let read_candidates = move || preference.apply(&candidates.list());
         let future = match self.role {
             Role::Initiator => {
                 handshake::initiate(stream, read_candidates, progress.clone()).boxed()

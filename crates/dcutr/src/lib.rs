@@ -48,6 +48,7 @@ mod event;
 mod handler;
 mod handshake;
 mod message;
+mod preference;
 mod upgrade;
 
 pub use behaviour::Behaviour;
@@ -55,4 +56,5 @@ pub use clock::Clock;
 pub use event::{AttemptOutcome, Event, EventKind, Role, TRACE_TARGET};
 pub use handler::{HANDSHAKE_TIMEOUT, PROTOCOL_NAME};
 pub use message::MAX_MESSAGE_SIZE;
+pub use preference::Preference;
 pub use upgrade::MAX_ATTEMPTS;

@@ -1,0 +1,188 @@
+//! Footprint of the client on a small machine: peak RSS and CPU of `punchr-client` with 10 hosts
+//! doing a fixed number of hole punches, its idle CPU while the server has no peer for it, and
+//! the size of the release binary. Run with `cargo bench -p punchr-client --bench footprint`
+//! (the release build the bench uses is the binary users get). Targets (the original Rust client
+//! with one host: ~20 MB RAM, 0.2 % CPU, ~12 MB on disk): with 10 hosts, peak RSS ≤ 20 MB, idle
+//! CPU ≤ 0.2 %, binary ≤ 12 MB. `PUNCHR_BENCH_ROUNDS` (default 20) and `PUNCHR_BENCH_IDLE_SECS`
+//! (default 60) change the run.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use punchr_store::{NewConnectionEvent, PeerInfo};
+use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay};
+use punchr_testutil::{fixtures, TestDb};
+use sqlx::Row;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// (peak RSS in KiB, CPU seconds) of a process, from /proc.
+fn usage(pid: u32) -> (u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_kib = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (peak_kib, ticks as f64 / 100.0)
+}
+
+async fn stored(db: &TestDb) -> i64 {
+    sqlx::query("SELECT COUNT(*) FROM hole_punch_results")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let rounds = env_number("PUNCHR_BENCH_ROUNDS", 20);
+    let idle_secs = env_number("PUNCHR_BENCH_IDLE_SECS", 60);
+    let db = TestDb::sqlite().await;
+    let config = punchr_server::config::Cli::parse_from([
+        "punchr-server",
+        "--db",
+        &db.location,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--telemetry-port",
+        "0",
+        "--repeat-window",
+        "0ms",
+        "--remote-limit",
+        "1000",
+    ])
+    .server;
+    let server = punchr_server::start(&config).await.unwrap();
+    let (_, key) = db.store.create_api_key("bench").await.unwrap();
+    let relay = spawn_relay().await;
+    let remote = spawn_nated_remote(&relay).await;
+    db.store
+        .record_connection_event(&NewConnectionEvent {
+            local: PeerInfo::bare(fixtures::peer_id().to_string()),
+            remote: PeerInfo {
+                peer_id: remote.peer_id.to_string(),
+                agent_version: None,
+                protocols: vec!["/libp2p/dcutr".into()],
+            },
+            connection_address: "/ip4/198.18.9.9/tcp/4001".parse().unwrap(),
+            advertised_addresses: vec![remote.address.clone()],
+            opened_at: punchr_store::now_unix_nanos(),
+        })
+        .await
+        .unwrap();
+
+    let binary = env!("CARGO_BIN_EXE_punchr-client");
+    let outbox = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(binary)
+        .args([
+            "--server-host",
+            "127.0.0.1",
+            "--server-port",
+            &server.grpc_addr().port().to_string(),
+        ])
+        .args([
+            "--host-count",
+            "10",
+            "--seed",
+            "footprint",
+            "--assume-public",
+            "--listen",
+            "127.0.0.1",
+        ])
+        .args(["--telemetry-port", "0", "--no-peer-wait", "5s", "--outbox"])
+        .arg(outbox.path())
+        .arg("--bootstrap-peers")
+        .arg(relay.address.to_string())
+        .env("API_KEY", key.expose())
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+
+    let started = Instant::now();
+    while stored(&db).await < rounds as i64 && started.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let punch_wall = started.elapsed();
+    let (peak_after_punches, cpu_after_punches) = usage(pid);
+    let punches = stored(&db).await;
+
+    // Idle: nothing to punch any more; the client only asks the server now and then.
+    sqlx::query("DELETE FROM connection_events")
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, cpu_idle_start) = usage(pid);
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let (peak, cpu_idle_end) = usage(pid);
+    let idle_share = (cpu_idle_end - cpu_idle_start) / idle_secs as f64 * 100.0;
+    child.kill().await.ok();
+
+    let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
+    println!("punchr-client footprint (10 hosts, loopback)");
+    println!("{:<40} {:>14} {:>10}", "measure", "value", "target");
+    println!(
+        "{:<40} {:>14} {:>10}",
+        "hole punches stored", punches, rounds
+    );
+    println!(
+        "{:<40} {:>13.1}s {:>10}",
+        "wall time of the punches",
+        punch_wall.as_secs_f64(),
+        ""
+    );
+    println!(
+        "{:<40} {:>11.1} MB {:>10}",
+        "peak RSS after the punches",
+        peak_after_punches as f64 / 1024.0,
+        ""
+    );
+    println!(
+        "{:<40} {:>11.1} MB {:>10}",
+        "peak RSS overall",
+        peak as f64 / 1024.0,
+        "<= 20 MB"
+    );
+    println!(
+        "{:<40} {:>13.2}s {:>10}",
+        "CPU seconds for the punches", cpu_after_punches, ""
+    );
+    println!(
+        "{:<40} {:>11.0} s/h {:>10}",
+        "CPU seconds per hour while punching",
+        cpu_after_punches / punch_wall.as_secs_f64() * 3600.0,
+        ""
+    );
+    println!(
+        "{:<40} {:>12.3} % {:>10}",
+        "idle CPU", idle_share, "<= 0.2 %"
+    );
+    println!(
+        "{:<40} {:>11.1} MB {:>10}",
+        "release binary size (stripped)",
+        size as f64 / 1_048_576.0,
+        "<= 12 MB"
+    );
+    server.shutdown().await.unwrap();
+}
