@@ -234,14 +234,8 @@ impl ActivePunch {
                 }))
             }
             EventKind::AttemptFinished { outcome, .. } => Some(self.attempt_finished(outcome, at)),
-            EventKind::UnsolicitedDirectConnection { .. } => {
-                // The remote's own hole punch dial reached us first: the attempt succeeded.
-                Some(self.punch.attempt_event(AttemptEvent::Ended {
-                    at,
-                    success: true,
-                    error: None,
-                }))
-            }
+            // A direct connection we did not dial (the remote's hole punch dial, or a reversal)
+            // is in `connections`; the attempt's verdict waits for our own dial to end.
             _ => None,
         };
         if let Some(next) = next {
@@ -253,6 +247,11 @@ impl ActivePunch {
         let ended = |success, error| AttemptEvent::Ended { at, success, error };
         match outcome {
             DcutrOutcome::Succeeded { .. } => self.punch.attempt_event(ended(true, None)),
+            // Our dial failed but the remote's reached us: the punch worked (go-libp2p's responder
+            // also judges by the direct connections that exist when the attempt ends).
+            DcutrOutcome::DialFailed if self.has_direct_connection() => {
+                self.punch.attempt_event(ended(true, None))
+            }
             DcutrOutcome::DialFailed => {
                 let error = self
                     .last_dial_error
