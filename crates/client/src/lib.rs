@@ -8,6 +8,7 @@
 pub mod config;
 pub mod delivery;
 pub mod host;
+mod insecure_tls;
 pub mod latency;
 pub mod observed;
 pub mod outbox;

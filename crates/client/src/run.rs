@@ -102,6 +102,7 @@ impl Client {
             &ServerAddress {
                 url: config.server_url(),
                 ca_pem,
+                skip_verify: config.server_ssl_skip_verify,
             },
             api_key.clone(),
         )?;

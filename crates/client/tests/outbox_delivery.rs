@@ -66,6 +66,7 @@ async fn results_wait_out_a_server_restart_and_are_stored_once(db: TestDb) {
         &ServerAddress {
             url: format!("http://127.0.0.1:{port}"),
             ca_pem: None,
+            skip_verify: false,
         },
         key.expose().to_owned(),
     )

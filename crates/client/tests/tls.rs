@@ -1,0 +1,85 @@
+//! The client reaches a TLS server: verifying its certificate through --pem, or, when asked
+//! to, without verification; and refuses a certificate it cannot verify.
+
+use clap::Parser;
+use punchr_client::delivery::{LinkError, ServerAddress, ServerLink};
+use punchr_testutil::{fixtures, TestDb};
+
+struct TlsServer {
+    server: punchr_server::RunningServer,
+    ca_pem: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+async fn tls_server(db: &TestDb) -> TlsServer {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let config = punchr_server::config::Cli::parse_from([
+        "punchr-server",
+        "--db",
+        &db.location,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--telemetry-port",
+        "0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ])
+    .server;
+    TlsServer {
+        server: punchr_server::start(&config).await.unwrap(),
+        ca_pem: certified.cert.pem().into_bytes(),
+        _dir: dir,
+    }
+}
+
+async fn register(address: ServerAddress, key: &str) -> Result<i64, LinkError> {
+    let link = ServerLink::new(&address, key.to_owned())?;
+    link.register(fixtures::peer_id().to_bytes(), "punchr/test".into(), vec![])
+        .await
+}
+
+#[tokio::test]
+async fn the_certificate_is_verified_through_the_ca_file() {
+    let db = TestDb::sqlite().await;
+    let tls = tls_server(&db).await;
+    let (_, key) = db.store.create_api_key("volunteer").await.unwrap();
+    let url = format!("https://localhost:{}", tls.server.grpc_addr().port());
+
+    let verified = ServerAddress {
+        url: url.clone(),
+        ca_pem: Some(tls.ca_pem.clone()),
+        skip_verify: false,
+    };
+    register(verified, key.expose())
+        .await
+        .expect("a CA file that signed the certificate is trusted");
+
+    let unverifiable = ServerAddress {
+        url: url.clone(),
+        ca_pem: None,
+        skip_verify: false,
+    };
+    assert!(
+        register(unverifiable, key.expose()).await.is_err(),
+        "a self-signed certificate is refused without --pem"
+    );
+
+    let skipped = ServerAddress {
+        url,
+        ca_pem: None,
+        skip_verify: true,
+    };
+    register(skipped, key.expose())
+        .await
+        .expect("--server-ssl-skip-verify accepts any certificate");
+    tls.server.shutdown().await.unwrap();
+}
