@@ -8,10 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use punchr_store::{NewConnectionEvent, PeerInfo};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{seed_honeypot_sighting, start_server};
 use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay};
-use punchr_testutil::{fixtures, TestDb};
+use punchr_testutil::TestDb;
 use sqlx::Row;
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -55,40 +57,16 @@ async fn main() {
     let rounds = env_number("PUNCHR_BENCH_ROUNDS", 20);
     let idle_secs = env_number("PUNCHR_BENCH_IDLE_SECS", 60);
     let db = TestDb::sqlite().await;
-    let config = punchr_server::config::Cli::parse_from([
-        "punchr-server",
-        "--db",
+    let server = start_server(
         &db.location,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--telemetry-port",
-        "0",
-        "--repeat-window",
-        "0ms",
-        "--remote-limit",
-        "1000",
-    ])
-    .server;
-    let server = punchr_server::start(&config).await.unwrap();
+        0,
+        &["--repeat-window", "0ms", "--remote-limit", "1000"],
+    )
+    .await;
     let (_, key) = db.store.create_api_key("bench").await.unwrap();
     let relay = spawn_relay().await;
     let remote = spawn_nated_remote(&relay).await;
-    db.store
-        .record_connection_event(&NewConnectionEvent {
-            local: PeerInfo::bare(fixtures::peer_id().to_string()),
-            remote: PeerInfo {
-                peer_id: remote.peer_id.to_string(),
-                agent_version: None,
-                protocols: vec!["/libp2p/dcutr".into()],
-            },
-            connection_address: "/ip4/198.18.9.9/tcp/4001".parse().unwrap(),
-            advertised_addresses: vec![remote.address.clone()],
-            opened_at: punchr_store::now_unix_nanos(),
-        })
-        .await
-        .unwrap();
+    seed_honeypot_sighting(&db.store, &remote).await;
 
     let binary = env!("CARGO_BIN_EXE_punchr-client");
     let outbox = tempfile::tempdir().unwrap();

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+mod common;
+
 use clap::Parser;
+use common::{seed_honeypot_sighting, start_server};
 use punchr_client::config::ClientConfig;
 use punchr_client::run::Client;
-use punchr_store::{AttemptOutcome, LatencyKind, NewConnectionEvent, Outcome, PeerInfo, Store};
+use punchr_store::{AttemptOutcome, LatencyKind, Outcome};
 use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay};
 use punchr_testutil::{on_both_engines, TestDb};
 use sqlx::Row;
@@ -16,22 +19,6 @@ on_both_engines!(
     a_round_punches_through_and_is_stored,
     no_peer_means_waiting_not_exiting
 );
-
-async fn start_server(db: &TestDb) -> punchr_server::RunningServer {
-    let config = punchr_server::config::Cli::parse_from([
-        "punchr-server",
-        "--db",
-        &db.location,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--telemetry-port",
-        "0",
-    ])
-    .server;
-    punchr_server::start(&config).await.expect("server starts")
-}
 
 fn client_config(
     server: &punchr_server::RunningServer,
@@ -64,29 +51,8 @@ fn client_config(
     ClientConfig::parse_from(args)
 }
 
-/// What the honeypot would have recorded about the remote.
-async fn seed_honeypot_sighting(
-    store: &Store,
-    remote: &punchr_testutil::libp2p_peers::RunningPeer,
-) {
-    store
-        .record_connection_event(&NewConnectionEvent {
-            local: PeerInfo::bare(punchr_testutil::fixtures::peer_id().to_string()),
-            remote: PeerInfo {
-                peer_id: remote.peer_id.to_string(),
-                agent_version: Some("nated-remote/test".into()),
-                protocols: vec!["/libp2p/dcutr".into(), "/ipfs/id/1.0.0".into()],
-            },
-            connection_address: "/ip4/198.18.9.9/tcp/4001".parse().unwrap(),
-            advertised_addresses: vec![remote.address.clone()],
-            opened_at: punchr_store::now_unix_nanos(),
-        })
-        .await
-        .expect("seed the honeypot's sighting");
-}
-
 async fn a_round_punches_through_and_is_stored(db: TestDb) {
-    let server = start_server(&db).await;
+    let server = start_server(&db.location, 0, &[]).await;
     let (_, key) = db.store.create_api_key("volunteer").await.unwrap();
     let relay = spawn_relay().await;
     let remote = spawn_nated_remote(&relay).await;
@@ -151,7 +117,7 @@ async fn a_round_punches_through_and_is_stored(db: TestDb) {
 }
 
 async fn no_peer_means_waiting_not_exiting(db: TestDb) {
-    let server = start_server(&db).await;
+    let server = start_server(&db.location, 0, &[]).await;
     let (_, key) = db.store.create_api_key("volunteer").await.unwrap();
     let outbox = tempfile::tempdir().unwrap();
     let config = client_config(

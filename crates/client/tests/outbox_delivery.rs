@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+mod common;
+
+use common::start_server;
 use punchr_client::delivery::{ServerAddress, ServerLink};
 use punchr_client::outbox::Outbox;
 use punchr_client::outcome::HolePunch;
@@ -12,23 +14,6 @@ use punchr_testutil::{fixtures, on_both_engines, TestDb};
 use sqlx::Row;
 
 on_both_engines!(results_wait_out_a_server_restart_and_are_stored_once);
-
-async fn start_server(location: &str, port: u16) -> punchr_server::RunningServer {
-    let port = port.to_string();
-    let config = punchr_server::config::Cli::parse_from([
-        "punchr-server",
-        "--db",
-        location,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--telemetry-port",
-        "0",
-    ])
-    .server;
-    punchr_server::start(&config).await.expect("server starts")
-}
 
 fn result(client: &libp2p_identity::PeerId, api_key: &str, n: i64) -> TrackHolePunchRequest {
     let start = punchr_store::now_unix_nanos() - 60_000_000_000 + n * 1_000_000;
@@ -59,7 +44,7 @@ async fn stored_results(db: &TestDb) -> i64 {
 }
 
 async fn results_wait_out_a_server_restart_and_are_stored_once(db: TestDb) {
-    let server = start_server(&db.location, 0).await;
+    let server = start_server(&db.location, 0, &[]).await;
     let port = server.grpc_addr().port();
     let (_, key) = db.store.create_api_key("volunteer").await.unwrap();
     let link = ServerLink::new(
@@ -92,7 +77,7 @@ async fn results_wait_out_a_server_restart_and_are_stored_once(db: TestDb) {
 
     // The client restarts (a new outbox handle on the same directory), the server comes back.
     let outbox = Outbox::open(dir.path()).unwrap();
-    let server = start_server(&db.location, port).await;
+    let server = start_server(&db.location, port, &[]).await;
     assert_eq!(link.deliver(&outbox).await.unwrap(), 3);
     assert!(outbox.pending().unwrap().is_empty());
     assert_eq!(stored_results(&db).await, 3);

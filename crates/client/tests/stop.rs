@@ -3,47 +3,24 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use clap::Parser;
-use punchr_store::{NewConnectionEvent, Outcome, PeerInfo};
+mod common;
+
+use common::{seed_honeypot_sighting, start_server};
+use punchr_store::Outcome;
 use punchr_testutil::libp2p_peers::{spawn_nated_remote_without_dcutr, spawn_relay};
-use punchr_testutil::{fixtures, TestDb};
+use punchr_testutil::TestDb;
 use sqlx::Row;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_reports_the_punch_in_flight_as_cancelled() {
     let db = TestDb::sqlite().await;
-    let config = punchr_server::config::Cli::parse_from([
-        "punchr-server",
-        "--db",
-        &db.location,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--telemetry-port",
-        "0",
-    ])
-    .server;
-    let server = punchr_server::start(&config).await.unwrap();
+    let server = start_server(&db.location, 0, &[]).await;
     let (_, key) = db.store.create_api_key("volunteer").await.unwrap();
     let relay = spawn_relay().await;
     // This remote never opens a DCUtR stream, so the client waits: the punch is in flight.
     let remote = spawn_nated_remote_without_dcutr(&relay).await;
-    db.store
-        .record_connection_event(&NewConnectionEvent {
-            local: PeerInfo::bare(fixtures::peer_id().to_string()),
-            remote: PeerInfo {
-                peer_id: remote.peer_id.to_string(),
-                agent_version: None,
-                protocols: vec!["/libp2p/dcutr".into()],
-            },
-            connection_address: "/ip4/198.18.9.9/tcp/4001".parse().unwrap(),
-            advertised_addresses: vec![remote.address.clone()],
-            opened_at: punchr_store::now_unix_nanos(),
-        })
-        .await
-        .unwrap();
+    seed_honeypot_sighting(&db.store, &remote).await;
 
     let outbox = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_punchr-client"))

@@ -1,7 +1,9 @@
 //! The client reaches a TLS server: verifying its certificate through --pem, or, when asked
 //! to, without verification; and refuses a certificate it cannot verify.
 
-use clap::Parser;
+mod common;
+
+use common::start_server;
 use punchr_client::delivery::{LinkError, ServerAddress, ServerLink};
 use punchr_testutil::{fixtures, TestDb};
 
@@ -18,24 +20,10 @@ async fn tls_server(db: &TestDb) -> TlsServer {
     let key = dir.path().join("key.pem");
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
-    let config = punchr_server::config::Cli::parse_from([
-        "punchr-server",
-        "--db",
-        &db.location,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--telemetry-port",
-        "0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ])
-    .server;
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = start_server(&db.location, 0, &["--tls-cert", cert, "--tls-key", key]).await;
     TlsServer {
-        server: punchr_server::start(&config).await.unwrap(),
+        server,
         ca_pem: certified.cert.pem().into_bytes(),
         _dir: dir,
     }

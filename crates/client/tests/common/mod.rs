@@ -1,0 +1,51 @@
+//! What the client's tests and benches share: a real server in-process and the honeypot's
+//! record of a remote.
+
+#![allow(dead_code, unreachable_pub)]
+
+use clap::Parser;
+use punchr_store::{NewConnectionEvent, PeerInfo, Store};
+use punchr_testutil::fixtures;
+use punchr_testutil::libp2p_peers::RunningPeer;
+
+/// Starts a server on `location` (loopback, free ports unless `port` is given), with `extra`
+/// flags.
+pub async fn start_server(
+    location: &str,
+    port: u16,
+    extra: &[&str],
+) -> punchr_server::RunningServer {
+    let port = port.to_string();
+    let mut args = vec![
+        "punchr-server",
+        "--db",
+        location,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--telemetry-port",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    let config = punchr_server::config::Cli::parse_from(args).server;
+    punchr_server::start(&config).await.expect("server starts")
+}
+
+/// Records what the honeypot would have seen of `remote`: a DCUtR peer with its relay address.
+pub async fn seed_honeypot_sighting(store: &Store, remote: &RunningPeer) {
+    store
+        .record_connection_event(&NewConnectionEvent {
+            local: PeerInfo::bare(fixtures::peer_id().to_string()),
+            remote: PeerInfo {
+                peer_id: remote.peer_id.to_string(),
+                agent_version: Some("nated-remote/test".into()),
+                protocols: vec!["/libp2p/dcutr".into(), "/ipfs/id/1.0.0".into()],
+            },
+            connection_address: "/ip4/198.18.9.9/tcp/4001".parse().unwrap(),
+            advertised_addresses: vec![remote.address.clone()],
+            opened_at: punchr_store::now_unix_nanos(),
+        })
+        .await
+        .expect("seed the honeypot's sighting");
+}
