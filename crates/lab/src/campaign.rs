@@ -1,0 +1,365 @@
+//! The campaign runner: builds a scenario's lab, starts its peers in role order (relay,
+//! bootstrap, honeypot, server, remote peers, then — after the settle time — clients), lets the
+//! campaign run, collects results through [`Hooks`], stops everything and tears the lab down.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::error::{LabError, Result};
+use crate::lab::{Lab, LabOptions};
+use crate::nat::NatType;
+use crate::netns::Sys;
+use crate::process::{Ended, Spec};
+use crate::scenario::{Role, Scenario};
+use crate::template::{self, Context, Own};
+use crate::theory::{self, Transport};
+
+/// The order in which roles are started.
+pub const START_ORDER: [Role; 6] = [
+    Role::Relay,
+    Role::Bootstrap,
+    Role::Honeypot,
+    Role::Server,
+    Role::Remote,
+    Role::Client,
+];
+
+/// Everything a campaign needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The scenario (with the command line's overrides applied).
+    pub scenario: Scenario,
+    /// How to build the lab.
+    pub lab: LabOptions,
+    /// Directory of the Punchr binaries (`{bin_dir}`).
+    pub bin_dir: PathBuf,
+    /// How long a peer may take to become ready.
+    pub ready_timeout: Duration,
+}
+
+/// Where the Punchr-specific parts of a campaign plug in. Every method has a default that does
+/// nothing, so a campaign of plain commands needs no hooks.
+pub trait Hooks {
+    /// Called when every peer has been started and is ready, before the campaign time runs.
+    fn started(&mut self, _lab: &Lab) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called when the campaign time is over, before any process is stopped: read results
+    /// (databases, logs, metrics) and return report lines.
+    fn collect(&mut self, _lab: &Lab) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Hooks that do nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
+
+/// What a campaign did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The run id.
+    pub run_id: String,
+    /// Where plan and logs are.
+    pub run_dir: PathBuf,
+    /// The addressing plan, as text.
+    pub plan: String,
+    /// How each process ended (`exit: None`: it ran until the lab stopped it).
+    pub processes: Vec<Ended>,
+    /// Lines from [`Hooks::collect`].
+    pub results: Vec<String>,
+    /// Client/remote NAT type pairs in the scenario with their predictions.
+    pub predictions: Vec<(
+        NatType,
+        NatType,
+        Transport,
+        theory::Prediction,
+        &'static str,
+    )>,
+    /// Namespaces removed at the end.
+    pub namespaces_removed: usize,
+    /// How long the whole run took.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "scenario {} — run {} ({:.1} s)",
+            self.scenario,
+            self.run_id,
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(f, "run directory: {}", self.run_dir.display())?;
+        write!(f, "{}", self.plan)?;
+        if !self.predictions.is_empty() {
+            writeln!(f, "\nwhat NAT theory predicts (client NAT ↔ remote NAT):")?;
+            for (a, b, t, p, why) in &self.predictions {
+                writeln!(
+                    f,
+                    "  {:<16} ↔ {:<16} {:<4} {:<8} {why}",
+                    a.as_str(),
+                    b.as_str(),
+                    format!("{t:?}"),
+                    p.to_string()
+                )?;
+            }
+        }
+        if !self.results.is_empty() {
+            writeln!(f, "\nresults:")?;
+            for line in &self.results {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        writeln!(f, "\nprocesses:")?;
+        for p in &self.processes {
+            let how = p.exit.as_deref().map_or("ran to the end".to_owned(), |e| {
+                format!("exited early: {e}")
+            });
+            writeln!(f, "  {:<24} {:<28} {}", p.name, how, p.log.display())?;
+        }
+        writeln!(f, "removed {} namespaces", self.namespaces_removed)
+    }
+}
+
+/// Sleeps for `duration` unless the stop flag is set first.
+pub fn sleep_unless_stopped(lab: &Lab, duration: Duration) -> Result<()> {
+    let deadline = Instant::now() + duration;
+    while Instant::now() < deadline {
+        if lab.options().stop.load(Ordering::Relaxed) {
+            return Err(LabError::Interrupted);
+        }
+        std::thread::sleep((deadline - Instant::now()).min(Duration::from_millis(100)));
+    }
+    Ok(())
+}
+
+/// The template context of a built lab; writes every peer's key file (`<run>/keys/<name>.key`).
+pub fn template_context(lab: &Lab, bin_dir: PathBuf) -> Result<Context> {
+    let plan = lab.plan();
+    let keys = lab.run_dir().join("keys");
+    std::fs::create_dir_all(&keys)
+        .map_err(|e| LabError::io(format!("creating {}", keys.display()), e))?;
+    let mut key_files = BTreeMap::new();
+    for peer in &plan.peers {
+        let keypair = punchr_keyfile::from_seed(template::seed(&peer.name).as_bytes(), 0);
+        let line = punchr_keyfile::encode(&keypair)
+            .map_err(|e| LabError::io("encoding a key", std::io::Error::other(e)))?;
+        let path = keys.join(format!("{}.key", peer.name));
+        write_private(&path, &format!("{line}\n"))?;
+        key_files.insert(peer.name.clone(), path);
+    }
+    Ok(Context {
+        bin_dir,
+        run_dir: lab.run_dir().to_owned(),
+        log_dir: lab.log_dir().to_owned(),
+        peers: plan
+            .peers
+            .iter()
+            .map(|p| (p.name.clone(), (p.role, p.ip)))
+            .collect::<BTreeMap<_, _>>(),
+        order: plan.peers.iter().map(|p| p.name.clone()).collect(),
+        key_files,
+    })
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| LabError::io(format!("writing {}", path.display()), e))
+}
+
+/// Starts every peer with a command and the given role, then waits until each is ready.
+pub fn start_role(lab: &Lab, context: &Context, role: Role, timeout: Duration) -> Result<usize> {
+    let mut started = Vec::new();
+    for (index, peer) in lab.plan().peers.iter().enumerate() {
+        let Some(command) = peer.command.as_deref().filter(|_| peer.role == role) else {
+            continue;
+        };
+        let own = Own {
+            name: &peer.name,
+            role: peer.role,
+            index: index + 1,
+            ip: peer.ip,
+            public_ip: peer.public_ip,
+            nat: peer.nat.as_str(),
+        };
+        let fail = |message| LabError::Template {
+            peer: peer.name.clone(),
+            message,
+        };
+        let argv = template::expand_command(command, &own, context).map_err(fail)?;
+        let env = peer
+            .env
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), template::expand(v, &own, context).map_err(fail)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let handle = lab.spawn(Spec {
+            name: peer.name.clone(),
+            ns: peer.ns.clone(),
+            argv,
+            env,
+        })?;
+        started.push((handle, peer.ready.clone()));
+    }
+    for (handle, ready) in &started {
+        if let Some(ready) = ready {
+            lab.wait_ready(&handle.name, ready, timeout)?;
+        }
+    }
+    Ok(started.len())
+}
+
+/// The NAT type pairs a campaign measures: every client's against every remote's.
+pub fn predictions(
+    lab: &Lab,
+) -> Vec<(
+    NatType,
+    NatType,
+    Transport,
+    theory::Prediction,
+    &'static str,
+)> {
+    let nats = |role| {
+        let mut v: Vec<NatType> = lab
+            .plan()
+            .peers
+            .iter()
+            .filter(|p| p.role == role)
+            .map(|p| p.nat)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut out = Vec::new();
+    for a in nats(Role::Client) {
+        for b in nats(Role::Remote) {
+            for t in [Transport::Tcp, Transport::Quic] {
+                let (p, why) = theory::predict(a, b, t);
+                out.push((a, b, t, p, why));
+            }
+        }
+    }
+    out
+}
+
+/// Runs a whole campaign. The lab is torn down before this returns, also on error.
+pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report> {
+    let started = Instant::now();
+    let lab = Lab::build(sys, &config.scenario, config.lab.clone())?;
+    eprintln!("{}", lab.plan().describe());
+    let context = template_context(&lab, config.bin_dir.clone())?;
+    for role in START_ORDER {
+        if role == Role::Client
+            && lab
+                .plan()
+                .peers
+                .iter()
+                .any(|p| p.role == Role::Client && p.command.is_some())
+        {
+            tracing::info!(
+                settle_s = config.scenario.campaign.settle.as_secs(),
+                "letting the network settle before starting clients"
+            );
+            sleep_unless_stopped(&lab, config.scenario.campaign.settle)?;
+        }
+        let n = start_role(&lab, &context, role, config.ready_timeout)?;
+        if n > 0 {
+            tracing::info!(role = role.as_str(), started = n, "peers started");
+        }
+    }
+    hooks.started(&lab)?;
+    tracing::info!(
+        duration_s = config.scenario.campaign.duration.as_secs(),
+        "campaign running"
+    );
+    sleep_unless_stopped(&lab, config.scenario.campaign.duration)?;
+    let results = hooks.collect(&lab)?;
+    let processes = lab.stop_processes();
+    let report_base = (
+        lab.id().to_owned(),
+        lab.run_dir().to_owned(),
+        lab.plan().describe(),
+        predictions(&lab),
+    );
+    let removed = lab.tear_down();
+    Ok(Report {
+        scenario: config.scenario.name.clone(),
+        run_id: report_base.0,
+        run_dir: report_base.1,
+        plan: report_base.2,
+        processes,
+        results,
+        predictions: report_base.3,
+        namespaces_removed: removed.namespaces.len(),
+        elapsed: started.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{CI_SCENARIO, DEFAULT_SCENARIO};
+    use crate::topology::Plan;
+
+    #[test]
+    fn every_shipped_command_template_expands() {
+        for (name, text) in [("default", DEFAULT_SCENARIO), ("ci", CI_SCENARIO)] {
+            let scenario = Scenario::parse(name, text).unwrap();
+            let plan = Plan::new(&scenario, "test00");
+            let context = Context {
+                bin_dir: "/bin".into(),
+                run_dir: "/run".into(),
+                log_dir: "/run/logs".into(),
+                peers: plan
+                    .peers
+                    .iter()
+                    .map(|p| (p.name.clone(), (p.role, p.ip)))
+                    .collect(),
+                order: plan.peers.iter().map(|p| p.name.clone()).collect(),
+                key_files: plan
+                    .peers
+                    .iter()
+                    .map(|p| (p.name.clone(), PathBuf::from("/k")))
+                    .collect(),
+            };
+            for (index, peer) in plan.peers.iter().enumerate() {
+                let own = Own {
+                    name: &peer.name,
+                    role: peer.role,
+                    index: index + 1,
+                    ip: peer.ip,
+                    public_ip: peer.public_ip,
+                    nat: peer.nat.as_str(),
+                };
+                let command = peer
+                    .command
+                    .as_deref()
+                    .expect("shipped peers have commands");
+                let argv = template::expand_command(command, &own, &context)
+                    .unwrap_or_else(|e| panic!("{name}: {}: {e}", peer.name));
+                assert!(argv[0].starts_with("/bin/punchr-"), "{argv:?}");
+                for (_, value) in &peer.env {
+                    template::expand(value, &own, &context).unwrap();
+                }
+            }
+        }
+    }
+}

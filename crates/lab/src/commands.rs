@@ -1,0 +1,214 @@
+//! What each `punchr-lab` command does (the binary only parses and reports errors).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::campaign::{self, NoHooks, RunConfig};
+use crate::cli::{Cli, Command, DirArgs, LinkArgs, ScenarioArgs};
+use crate::delay::{self, DelayConfig};
+use crate::error::{LabError, Result};
+use crate::lab::{Lab, LabOptions};
+use crate::netns::Sys;
+use crate::peers;
+use crate::preflight::{self, Needs};
+use crate::scenario::{LinkOverride, Scenario, CI_SCENARIO, DEFAULT_SCENARIO};
+use crate::state;
+use crate::topology::Plan;
+
+/// Runs a parsed command line.
+pub fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => {
+            let scenario = load(&args.scenario, &args.link)?;
+            let mut scenario = scenario;
+            if let Some(duration) = args.duration {
+                scenario.campaign.duration = duration;
+            }
+            let sys = prepare(&scenario)?;
+            let (lab, bin_dir) = options(&args.dirs)?;
+            let config = RunConfig {
+                scenario,
+                lab,
+                bin_dir,
+                ready_timeout: args.ready_timeout,
+            };
+            let report = campaign::run(sys, &config, &mut NoHooks)?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Up(args) => {
+            let scenario = load(&args.scenario, &args.link)?;
+            let sys = prepare(&scenario)?;
+            let (options, bin_dir) = options(&args.dirs)?;
+            let stop = options.stop.clone();
+            let lab = Lab::build(sys, &scenario, options)?;
+            print!("{}", lab.plan().describe());
+            if args.start_peers {
+                let context = campaign::template_context(&lab, bin_dir)?;
+                for role in campaign::START_ORDER {
+                    campaign::start_role(&lab, &context, role, args.ready_timeout)?;
+                }
+            }
+            println!(
+                "lab {} is up; logs in {}; enter a namespace with `ip netns exec <namespace> bash`; \
+                 Ctrl-C removes it",
+                lab.id(),
+                lab.log_dir().display()
+            );
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let removed = lab.tear_down();
+            println!("removed {} namespaces", removed.namespaces.len());
+            Ok(())
+        }
+        Command::Plan(args) => {
+            let scenario = load(&args, &LinkArgs::none())?;
+            print!("{}", Plan::new(&scenario, "<id>").describe());
+            Ok(())
+        }
+        Command::Clean(args) => {
+            let sys = Sys::new(preflight::check(Needs::default())?);
+            let removed = state::clean(&sys, args.all);
+            println!(
+                "removed {} run(s), {} namespace(s), {} process(es)",
+                removed.runs.len(),
+                removed.namespaces.len(),
+                removed.processes
+            );
+            if !removed.live_runs.is_empty() {
+                println!(
+                    "left {} live run(s) alone ({}); --all removes them too",
+                    removed.live_runs.len(),
+                    removed.live_runs.join(", ")
+                );
+            }
+            if removed.errors.is_empty() {
+                Ok(())
+            } else {
+                Err(LabError::State {
+                    path: state::STATE_DIR.into(),
+                    message: removed.errors.join("; "),
+                })
+            }
+        }
+        Command::Check => {
+            let tools = preflight::check(Needs { delayer: true })?;
+            println!(
+                "ok: root, {} {} {}, network namespaces, NFQUEUE",
+                tools.ip.display(),
+                tools.nft.display(),
+                tools.iptables.display()
+            );
+            Ok(())
+        }
+        Command::Delay(args) => {
+            if !(0.0..=1.0).contains(&args.loss) {
+                return Err(LabError::InvalidScenario(format!(
+                    "--loss must be between 0.0 and 1.0, got {}",
+                    args.loss
+                )));
+            }
+            let stop = stop_flag()?;
+            delay::run(
+                DelayConfig {
+                    queue: args.queue,
+                    delay: args.delay,
+                    jitter: args.jitter,
+                    loss: args.loss,
+                    seed: args.seed,
+                },
+                &stop,
+            )?;
+            Ok(())
+        }
+        Command::Relay(args) => peers::block_on(peers::run_relay(args)),
+        Command::Bootstrap(args) => peers::block_on(peers::run_bootstrap(args)),
+        Command::RemotePeer(args) => peers::block_on(peers::run_remote(args)),
+        Command::Probe(probe) => {
+            let out = crate::probe::run(&probe).map_err(|e| LabError::io("probe", e))?;
+            if let Some(line) = out {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+impl LinkArgs {
+    fn none() -> Self {
+        LinkArgs {
+            delay: None,
+            jitter: None,
+            loss: None,
+        }
+    }
+}
+
+/// Reads the scenario (`default`, `ci` or a path) and applies the link flags.
+fn load(args: &ScenarioArgs, link: &LinkArgs) -> Result<Scenario> {
+    let mut scenario = match args.scenario.as_str() {
+        "default" => Scenario::parse("default", DEFAULT_SCENARIO)?,
+        "ci" => Scenario::parse("ci", CI_SCENARIO)?,
+        path => Scenario::from_file(path.as_ref())?,
+    };
+    if let Some(loss) = link.loss.filter(|l| !(0.0..=1.0).contains(l)) {
+        return Err(LabError::InvalidScenario(format!(
+            "--loss must be between 0.0 and 1.0, got {loss}"
+        )));
+    }
+    scenario.override_default_link(LinkOverride {
+        delay: link.delay,
+        jitter: link.jitter,
+        loss: link.loss,
+    });
+    Ok(scenario)
+}
+
+/// Preflight for this scenario, then removes what dead runs left behind.
+fn prepare(scenario: &Scenario) -> Result<Sys> {
+    let needs = Needs {
+        delayer: !Plan::new(scenario, "check").delayed_links().is_empty(),
+    };
+    let sys = Sys::new(preflight::check(needs)?);
+    let removed = state::clean(&sys, false);
+    if !removed.runs.is_empty() || !removed.namespaces.is_empty() {
+        eprintln!(
+            "removed what {} earlier run(s) left behind ({} namespaces, {} processes)",
+            removed.runs.len().max(1),
+            removed.namespaces.len(),
+            removed.processes
+        );
+    }
+    Ok(sys)
+}
+
+fn options(dirs: &DirArgs) -> Result<(LabOptions, PathBuf)> {
+    let exe = std::env::current_exe().map_err(|e| LabError::io("finding this binary", e))?;
+    let bin_dir = match &dirs.bin_dir {
+        Some(dir) => dir.clone(),
+        None => exe.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    Ok((
+        LabOptions {
+            lab_bin: exe,
+            runs_dir: dirs.runs_dir.clone(),
+            stop: stop_flag()?,
+        },
+        bin_dir,
+    ))
+}
+
+/// A flag that SIGINT and SIGTERM set; a second signal ends the process at once (exit 130).
+pub fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone())
+            .map_err(|e| LabError::io("installing signal handlers", e))?;
+        signal_hook::flag::register(signal, flag.clone())
+            .map_err(|e| LabError::io("installing signal handlers", e))?;
+    }
+    Ok(flag)
+}

@@ -1,0 +1,94 @@
+//! A Kademlia DHT server (forced server mode) that others bootstrap from. Peers that identify as
+//! DHT servers are added to its routing table with their listen addresses, as rust-libp2p's own
+//! bootstrap server does, so lookups lead clients to every server, the honeypot included.
+
+use std::time::Duration;
+
+use libp2p::futures::StreamExt;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, kad, noise, ping, tcp, yamux, Swarm, SwarmBuilder};
+
+use super::{
+    identify as identify_behaviour, identity, listen_addrs, peer_error, split_peer, BootstrapArgs,
+};
+use crate::error::Result;
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// Serves the DHT until stopped.
+pub async fn run(args: BootstrapArgs) -> Result<()> {
+    let key = identity(&args.seed);
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| peer_error(e.to_string()))?
+        .with_quic()
+        .with_behaviour(|key| {
+            let id = key.public().to_peer_id();
+            let mut kad = kad::Behaviour::with_config(
+                id,
+                kad::store::MemoryStore::new(id),
+                kad::Config::new(kad::PROTOCOL_NAME),
+            );
+            kad.set_mode(Some(kad::Mode::Server));
+            Behaviour {
+                kad,
+                identify: identify_behaviour(key, "punchr-lab-bootstrap"),
+                ping: ping::Behaviour::default(),
+            }
+        })
+        .map_err(|e| peer_error(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    for addr in listen_addrs(args.listen_ip, args.port) {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| peer_error(format!("listening on {addr}: {e}")))?;
+        swarm.add_external_address(addr);
+    }
+    for addr in &args.bootstrap {
+        let (peer, transport) = split_peer(addr)?;
+        swarm.behaviour_mut().kad.add_address(&peer, transport);
+    }
+    tracing::info!(peer_id = %swarm.local_peer_id(), "bootstrap server running");
+    let mut refresh = tokio::time::interval(args.refresh);
+    loop {
+        tokio::select! {
+            _ = refresh.tick() => {
+                // Fails only while the routing table is empty, which is normal for the first node.
+                let _ = swarm.behaviour_mut().kad.bootstrap();
+            }
+            event = swarm.select_next_some() => on_event(&mut swarm, event),
+        }
+    }
+}
+
+fn on_event(swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
+    match event {
+        SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "listening"),
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+            peer_id,
+            info,
+            ..
+        })) if info.protocols.contains(&kad::PROTOCOL_NAME) => {
+            for addr in info.listen_addrs {
+                swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+            }
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+            peer,
+            is_new_peer: true,
+            ..
+        })) => tracing::info!(%peer, "new DHT server in the routing table"),
+        _ => {}
+    }
+}

@@ -1,0 +1,180 @@
+//! Shared helpers of the lab's integration tests. They build real namespaces, so they need root
+//! (CI runs them as root) and the tools `scripts/setup` installs. Every lab is torn down by a
+//! drop guard, also when the test panics.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::Ipv4Addr;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use punchr_lab::netns::{self, Sys};
+use punchr_lab::preflight::{self, Needs};
+use punchr_lab::probe::ECHO_PORT;
+use punchr_lab::scenario::Ready;
+use punchr_lab::state::{self, NETNS_PREFIX, STATE_DIR};
+use punchr_lab::{Lab, LabOptions, Scenario};
+use serde_json::Value;
+
+/// The `punchr-lab` binary Cargo built for these tests.
+pub const LAB_BIN: &str = env!("CARGO_BIN_EXE_punchr-lab");
+
+/// The system tools, or a panic that says how to get them.
+pub fn sys() -> Sys {
+    match preflight::check(Needs { delayer: true }) {
+        Ok(tools) => Sys::new(tools),
+        Err(e) => panic!(
+            "the lab's integration tests need root and the lab's tools (CI runs them as root; \
+             install the tools with scripts/setup):\n{e}"
+        ),
+    }
+}
+
+/// A scenario from `tests/scenarios/`.
+pub fn scenario(file: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scenarios")
+        .join(file);
+    Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Where the tests' run directories go.
+pub fn runs_dir() -> PathBuf {
+    std::env::temp_dir().join("punchr-lab-tests")
+}
+
+/// Lab options for tests.
+pub fn options() -> LabOptions {
+    LabOptions {
+        runs_dir: runs_dir(),
+        ..LabOptions::new(LAB_BIN)
+    }
+}
+
+/// Namespaces of run `id` that still exist.
+pub fn leftover_namespaces(id: &str) -> Vec<String> {
+    let prefix = format!("{NETNS_PREFIX}{id}-");
+    netns::list_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+/// The state file of run `id`.
+pub fn state_file(id: &str) -> PathBuf {
+    Path::new(STATE_DIR).join(format!("{id}.json"))
+}
+
+/// A lab that is torn down when dropped, also on panic, and that checks nothing of it is left.
+pub struct TestLab(Option<Lab>);
+
+impl Deref for TestLab {
+    type Target = Lab;
+
+    fn deref(&self) -> &Lab {
+        self.0.as_ref().expect("lab present until drop")
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        let Some(lab) = self.0.take() else { return };
+        let id = lab.id().to_owned();
+        let run_dir = lab.run_dir().to_owned();
+        let removed = lab.tear_down();
+        // Logs are kept when the test failed, for a look at what happened.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(run_dir);
+        }
+        let left = leftover_namespaces(&id);
+        let clean = left.is_empty() && removed.errors.is_empty() && !state_file(&id).exists();
+        if !clean {
+            let message = format!(
+                "lab {id} left things behind: namespaces {left:?}, errors {:?}",
+                removed.errors
+            );
+            if std::thread::panicking() {
+                eprintln!("{message}");
+            } else {
+                panic!("{message}");
+            }
+        }
+    }
+}
+
+/// Builds a lab from a scenario file in `tests/scenarios/` (after removing what dead runs left).
+pub fn build(file: &str) -> TestLab {
+    build_from(&scenario(file))
+}
+
+/// Builds a lab from a scenario.
+pub fn build_from(scenario: &Scenario) -> TestLab {
+    let sys = sys();
+    state::clean(&sys, false);
+    TestLab(Some(
+        Lab::build(sys, scenario, options()).unwrap_or_else(|e| panic!("building the lab: {e}")),
+    ))
+}
+
+impl TestLab {
+    /// Starts an echo server on `peer` (UDP and TCP port 3478) and waits until it listens.
+    pub fn echo(&self, peer: &str) {
+        let port = ECHO_PORT.to_string();
+        let name = format!("echo-{peer}");
+        self.spawn_lab(peer, &name, &["probe", "echo", "--port", &port])
+            .unwrap_or_else(|e| panic!("{e}"));
+        for ready in [Ready::Udp(ECHO_PORT), Ready::Tcp(ECHO_PORT)] {
+            self.wait_ready(&name, &ready, std::time::Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    /// A peer's own address.
+    pub fn ip(&self, peer: &str) -> Ipv4Addr {
+        self.plan().peer(peer).expect("peer in scenario").ip
+    }
+
+    /// The address the WAN sees for a router (its outermost stage).
+    pub fn public_ip(&self, router: &str) -> Ipv4Addr {
+        self.plan()
+            .router(router)
+            .expect("router in scenario")
+            .public_ip()
+    }
+
+    /// `ip:port` of a peer's own address.
+    pub fn addr(&self, peer: &str, port: u16) -> String {
+        format!("{}:{port}", self.ip(peer))
+    }
+
+    /// Runs a probe and returns its JSON, panicking with the probe's error.
+    pub fn run_probe(&self, peer: &str, args: &[&str]) -> Value {
+        self.probe(peer, args)
+            .unwrap_or_else(|e| panic!("probe {args:?} in {peer}: {e}"))
+    }
+}
+
+/// Now, as Unix milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
+}
+
+/// The port of an `ip:port` string.
+pub fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("ip:port")
+}
+
+/// The IP of an `ip:port` string.
+pub fn ip_of(addr: &str) -> Ipv4Addr {
+    addr.split(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("ip:port")
+}
