@@ -1,7 +1,8 @@
 //! Footprint of the client on a small machine: peak RSS and CPU of `punchr-client` with 10 hosts
 //! doing a fixed number of hole punches, its idle CPU while the server has no peer for it, and
 //! the size of the release binary. Run with `cargo bench -p punchr-client --bench footprint`
-//! (the release build the bench uses is the binary users get). Targets (the original Rust client
+//! for the bench profile's binary, or `scripts/bench-client` for the `small` profile build that
+//! users get (`PUNCHR_CLIENT_BIN` names the binary to measure). Targets (the original Rust client
 //! with one host: ~20 MB RAM, 0.2 % CPU, ~12 MB on disk): with 10 hosts, peak RSS ≤ 20 MB, idle
 //! CPU ≤ 0.2 %, binary ≤ 12 MB. `PUNCHR_BENCH_ROUNDS` (default 20) and `PUNCHR_BENCH_IDLE_SECS`
 //! (default 60) change the run.
@@ -68,7 +69,9 @@ async fn main() {
     let remote = spawn_nated_remote(&relay).await;
     seed_honeypot_sighting(&db.store, &remote).await;
 
-    let binary = env!("CARGO_BIN_EXE_punchr-client");
+    // scripts/bench-client points this at the `small` profile build users get.
+    let binary = std::env::var("PUNCHR_CLIENT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_punchr-client").to_owned());
+    let binary = binary.as_str();
     let outbox = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(binary)
         .args([
@@ -118,7 +121,7 @@ async fn main() {
     child.kill().await.ok();
 
     let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
-    println!("punchr-client footprint (10 hosts, loopback)");
+    println!("punchr-client footprint (10 hosts, loopback): {binary}");
     println!("{:<40} {:>14} {:>10}", "measure", "value", "target");
     println!(
         "{:<40} {:>14} {:>10}",
