@@ -70,7 +70,8 @@ async fn main() {
     seed_honeypot_sighting(&db.store, &remote).await;
 
     // scripts/bench-client points this at the `small` profile build users get.
-    let binary = std::env::var("PUNCHR_CLIENT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_punchr-client").to_owned());
+    let binary = std::env::var("PUNCHR_CLIENT_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_punchr-client").to_owned());
     let binary = binary.as_str();
     let outbox = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(binary)
