@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use punchr_store::SelectionRules;
 
+use crate::filter::{FilterDraw, ProtocolFilter};
+
 /// The Punchr server: hands NATed peers to clients and stores their hole punch results.
 #[derive(Debug, Parser)]
 #[command(name = "punchr-server", version, about)]
@@ -25,6 +27,8 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print what the campaign measured (success rates, splits, timings, failure reasons).
+    Report(punchr_report::cli::ReportArgs),
 }
 
 /// API key management.
@@ -65,6 +69,17 @@ pub struct ServerConfig {
     /// Telemetry port.
     #[arg(long, env = "PUNCHR_SERVER_TELEMETRY_PORT", default_value_t = 10001)]
     pub telemetry_port: u16,
+    /// Address of the web dashboard (health, performance, personal results).
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_DASHBOARD_HOST",
+        default_value = "127.0.0.1"
+    )]
+    pub dashboard_host: IpAddr,
+    /// Dashboard port. The dashboard is read-only: when its port is taken the server warns and
+    /// runs without it rather than stop collecting results.
+    #[arg(long, env = "PUNCHR_SERVER_DASHBOARD_PORT", default_value_t = 10002)]
+    pub dashboard_port: u16,
     /// Database: a SQLite file path (created if missing) or a postgres:// URL.
     #[arg(
         long,
@@ -109,12 +124,32 @@ pub struct ServerConfig {
         default_value_t = false
     )]
     pub no_protocol_filter: bool,
+    /// Instead of the original's draw, pick uniformly among these filters (comma separated:
+    /// ip4/tcp, ip4/quic, ip6/tcp, ip6/quic, none).
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_PROTOCOL_FILTERS",
+        value_delimiter = ',',
+        conflicts_with = "no_protocol_filter"
+    )]
+    pub protocol_filters: Vec<ProtocolFilter>,
     /// Largest gRPC request accepted, in bytes.
     #[arg(long, env = "PUNCHR_SERVER_MAX_REQUEST_BYTES", default_value_t = 1 << 20)]
     pub max_request_bytes: usize,
 }
 
 impl ServerConfig {
+    /// How GetAddrInfo answers pick their protocol filter.
+    pub fn filter_draw(&self) -> FilterDraw {
+        if self.no_protocol_filter {
+            FilterDraw::Off
+        } else if self.protocol_filters.is_empty() {
+            FilterDraw::Original
+        } else {
+            FilterDraw::Uniform(self.protocol_filters.clone())
+        }
+    }
+
     /// The selection rules these flags describe.
     pub fn selection_rules(&self) -> SelectionRules {
         SelectionRules {
@@ -176,6 +211,7 @@ mod tests {
         assert_eq!(rules, SelectionRules::default());
         assert_eq!(cli.server.port, 10000);
         assert_eq!(cli.server.telemetry_port, 10001);
+        assert_eq!(cli.server.dashboard_port, 10002);
         assert_eq!(cli.server.db, "punchr.sqlite");
         assert!(!cli.server.allow_anonymous);
     }

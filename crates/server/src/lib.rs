@@ -10,6 +10,7 @@
 //! - [`metrics::Metrics`] holds the Prometheus metrics served on the telemetry port.
 
 pub mod config;
+pub mod filter;
 pub mod keys;
 pub mod metrics;
 pub mod service;
@@ -61,10 +62,12 @@ pub enum ServerError {
 pub struct RunningServer {
     grpc_addr: SocketAddr,
     telemetry_addr: SocketAddr,
+    dashboard_addr: Option<SocketAddr>,
     store: Store,
     stop: watch::Sender<bool>,
     grpc: JoinHandle<Result<(), ServerError>>,
     telemetry: JoinHandle<Result<(), ServerError>>,
+    dashboard: Option<JoinHandle<Result<(), ServerError>>>,
 }
 
 impl RunningServer {
@@ -76,6 +79,11 @@ impl RunningServer {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub fn telemetry_addr(&self) -> SocketAddr {
         self.telemetry_addr
+    }
+
+    /// Where the web dashboard is served, unless its port was taken (see `--dashboard-port`).
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard_addr
     }
 
     /// The database the server writes to.
@@ -94,6 +102,9 @@ impl RunningServer {
         let grpc = self.grpc.await.unwrap_or(Ok(()));
         let _ = self.stop.send(true);
         let telemetry = self.telemetry.await.unwrap_or(Ok(()));
+        if let Some(dashboard) = self.dashboard {
+            let _ = dashboard.await;
+        }
         self.store.close().await;
         grpc.and(telemetry)
     }
@@ -111,6 +122,9 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 }
 
 fn tls_config(cert: &Path, key: &Path) -> Result<ServerTlsConfig, ServerError> {
+    // With several rustls providers linked into one process (libp2p brings aws-lc-rs), rustls
+    // needs to be told which one to use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let read = |path: &Path| {
         std::fs::read(path)
             .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())))
@@ -146,7 +160,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         metrics.clone(),
         config.selection_rules(),
         config.allow_anonymous,
-        !config.no_protocol_filter,
+        config.filter_draw(),
     );
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
@@ -165,6 +179,29 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             .await
             .map_err(ServerError::from)
     });
+    let dashboard_addr = SocketAddr::new(config.dashboard_host, config.dashboard_port);
+    let (dashboard_addr, dashboard) = match TcpListener::bind(dashboard_addr).await {
+        Ok(listener) => {
+            let bound = listener.local_addr().ok();
+            let metrics = metrics.clone();
+            let app = punchr_report::dashboard::router(
+                store.clone(),
+                Some(Arc::new(move || metrics.encode())),
+            );
+            let dashboard_stop = stop_rx.clone();
+            let serving = tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped(dashboard_stop))
+                    .await
+                    .map_err(ServerError::Telemetry)
+            });
+            (bound, Some(serving))
+        }
+        Err(error) => {
+            tracing::warn!(target: "punchr::server", addr = %dashboard_addr, %error, "dashboard disabled: cannot listen; pass a free --dashboard-port");
+            (None, None)
+        }
+    };
     let app = telemetry::router(metrics, store.clone());
     let telemetry = tokio::spawn(async move {
         axum::serve(telemetry_listener, app)
@@ -172,13 +209,15 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             .await
             .map_err(ServerError::Telemetry)
     });
-    tracing::info!(target: "punchr::server", %grpc_addr, %telemetry_addr, engine = store.engine().name(), tls = config.tls_cert.is_some(), "serving");
+    tracing::info!(target: "punchr::server", %grpc_addr, %telemetry_addr, dashboard_addr = ?dashboard_addr, engine = store.engine().name(), tls = config.tls_cert.is_some(), "serving");
     Ok(RunningServer {
         grpc_addr,
         telemetry_addr,
+        dashboard_addr,
         store,
         stop,
         grpc,
         telemetry,
+        dashboard,
     })
 }

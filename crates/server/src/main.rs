@@ -27,6 +27,10 @@ async fn main() -> anyhow::Result<()> {
         store.close().await;
         return Ok(());
     }
+    if let Some(Command::Report(args)) = &cli.command {
+        print!("{}", punchr_report::cli::run(args, &cli.server.db).await?);
+        return Ok(());
+    }
     let server = punchr_server::start(&cli.server)
         .await
         .context("starting the server")?;

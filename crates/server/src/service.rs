@@ -15,6 +15,7 @@ use punchr_store::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::filter::FilterDraw;
 use crate::metrics::Metrics;
 use crate::validate::{self, InvalidField, Limits};
 
@@ -29,7 +30,7 @@ pub struct PunchrService {
     rules: SelectionRules,
     limits: Limits,
     allow_anonymous: bool,
-    protocol_filter: bool,
+    filter_draw: FilterDraw,
 }
 
 impl PunchrService {
@@ -39,7 +40,7 @@ impl PunchrService {
         metrics: Arc<Metrics>,
         rules: SelectionRules,
         allow_anonymous: bool,
-        protocol_filter: bool,
+        filter_draw: FilterDraw,
     ) -> Self {
         PunchrService {
             store,
@@ -47,7 +48,7 @@ impl PunchrService {
             rules,
             limits: Limits::default(),
             allow_anonymous,
-            protocol_filter,
+            filter_draw,
         }
     }
 
@@ -178,11 +179,7 @@ impl PunchrService {
         Ok(pb::GetAddrInfoResponse {
             remote_id: remote.to_bytes(),
             multi_addresses: handout.addresses.iter().map(|a| a.to_vec()).collect(),
-            protocols: if self.protocol_filter {
-                draw_protocol_filter(rand::random())
-            } else {
-                Vec::new()
-            },
+            protocols: self.filter_draw.pick(rand::random()),
         })
     }
 
@@ -287,39 +284,5 @@ fn storage_status(error: StoreError) -> Status {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
         ) => Status::unavailable("database unavailable, try again later"),
         _ => Status::internal("storage error"),
-    }
-}
-
-/// Multiaddr protocol codes of the original's filter.
-const IP4: i32 = 4;
-const IP6: i32 = 41;
-const TCP: i32 = 6;
-/// QUIC (draft-29 code, as the original sent it); clients treat it as any QUIC version.
-const QUIC: i32 = 460;
-
-/// The original's random protocol filter for a draw `r` in [0, 1): 15 % each of ip4/tcp,
-/// ip4/quic, ip6/tcp, ip6/quic, and 40 % no filter.
-pub fn draw_protocol_filter(r: f32) -> Vec<i32> {
-    match r {
-        r if r < 0.15 => vec![IP4, TCP],
-        r if r < 0.30 => vec![IP4, QUIC],
-        r if r < 0.45 => vec![IP6, TCP],
-        r if r < 0.60 => vec![IP6, QUIC],
-        _ => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protocol_filter_draw_follows_the_original_shares() {
-        assert_eq!(draw_protocol_filter(0.0), vec![4, 6]);
-        assert_eq!(draw_protocol_filter(0.2), vec![4, 460]);
-        assert_eq!(draw_protocol_filter(0.4), vec![41, 6]);
-        assert_eq!(draw_protocol_filter(0.5), vec![41, 460]);
-        assert!(draw_protocol_filter(0.6).is_empty());
-        assert!(draw_protocol_filter(0.999).is_empty());
     }
 }

@@ -25,7 +25,7 @@ on_both_engines!(
 const BINARY: &str = env!("CARGO_BIN_EXE_punchr-server");
 
 /// Every server flag, each with its environment variable `PUNCHR_SERVER_<FLAG>`.
-const FLAGS: [&str; 14] = [
+const FLAGS: [&str; 17] = [
     "--host",
     "--port",
     "--telemetry-host",
@@ -39,7 +39,10 @@ const FLAGS: [&str; 14] = [
     "--remote-limit-window",
     "--repeat-window",
     "--no-protocol-filter",
+    "--protocol-filters",
     "--max-request-bytes",
+    "--dashboard-host",
+    "--dashboard-port",
 ];
 
 fn env_var(flag: &str) -> String {

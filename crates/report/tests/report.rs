@@ -1,0 +1,164 @@
+//! The report's numbers against a dataset with known outcomes, on both engines; its filters; and
+//! the `punchr-server report` command in its three output forms.
+
+mod common;
+
+use clap::Parser;
+use common::dataset::{self, assert_known_numbers};
+use punchr_report::{build_report, Report, ReportFilter};
+use punchr_server::config::{Cli, Command};
+use punchr_store::now_unix_nanos;
+use punchr_testutil::{on_both_engines, TestDb};
+
+on_both_engines!(
+    report_numbers_match_the_known_outcomes,
+    filters_select_by_time_and_api_key_name,
+    report_command_prints_text_json_and_writes_html,
+);
+
+async fn report_numbers_match_the_known_outcomes(db: TestDb) {
+    dataset::insert(&db.store).await;
+    let report = build_report(&db.store, &ReportFilter::default())
+        .await
+        .expect("report");
+    assert_known_numbers(&report);
+    assert_eq!(report.scope.engine, db.engine().name());
+}
+
+async fn filters_select_by_time_and_api_key_name(db: TestDb) {
+    dataset::insert(&db.store).await;
+    // The FAILED results were stored two hours ago.
+    let two_hours = 2 * 3_600 * 1_000_000_000_i64;
+    sqlx::query(
+        "UPDATE hole_punch_results SET created_at = created_at - $1 WHERE outcome = 'FAILED'",
+    )
+    .bind(two_hours)
+    .execute(db.store.pool())
+    .await
+    .expect("move FAILED back in time");
+    let now = now_unix_nanos();
+    let hour = 3_600 * 1_000_000_000_i64;
+
+    let recent = ReportFilter {
+        since: Some(now - hour),
+        ..ReportFilter::default()
+    };
+    let report = build_report(&db.store, &recent).await.expect("recent");
+    assert_eq!((report.outcomes.total(), report.outcomes.failed), (41, 0));
+    assert_eq!(report.published_rate.value, Some(1.0));
+
+    let old = ReportFilter {
+        until: Some(now - hour),
+        ..ReportFilter::default()
+    };
+    let report = build_report(&db.store, &old).await.expect("old");
+    assert_eq!((report.outcomes.total(), report.outcomes.failed), (10, 10));
+    assert_eq!(report.time_to_direct.count, 0);
+    assert_eq!(report.time_to_direct.p50_seconds, None);
+
+    let alice = ReportFilter {
+        api_key_name: Some("alice".to_owned()),
+        ..ReportFilter::default()
+    };
+    let report = build_report(&db.store, &alice).await.expect("alice");
+    assert_eq!(
+        (
+            report.outcomes.success,
+            report.outcomes.failed,
+            report.outcomes.total()
+        ),
+        (15, 5, 20)
+    );
+    assert_eq!(report.by_client.len(), 1);
+    assert_eq!(report.scope.api_key_name.as_deref(), Some("alice"));
+
+    let nobody = ReportFilter {
+        api_key_name: Some("mallory".to_owned()),
+        ..ReportFilter::default()
+    };
+    let error = build_report(&db.store, &nobody)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no API key named \"mallory\""), "{error}");
+
+    let hourly = ReportFilter {
+        bucket_seconds: Some(3_600),
+        ..ReportFilter::default()
+    };
+    let report = build_report(&db.store, &hourly).await.expect("hourly");
+    assert_eq!(report.bucket_seconds, 3_600);
+    assert!(
+        report.over_time.len() >= 2,
+        "two hours apart: {:?}",
+        report.over_time
+    );
+    assert!(report.over_time.iter().all(|b| b.start % 3_600 == 0));
+}
+
+async fn report_command_prints_text_json_and_writes_html(db: TestDb) {
+    dataset::insert(&db.store).await;
+    let html_dir = tempfile::tempdir().expect("dir");
+    let html = html_dir.path().join("report.html");
+    let html_dir = html_dir.path();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["punchr-server", "report"];
+        if !extra.contains(&"--db") {
+            args.extend(["--db", db.location.as_str()]);
+        }
+        args.extend_from_slice(extra);
+        let cli = Cli::parse_from(args);
+        let Some(Command::Report(report_args)) = cli.command else {
+            panic!("the report command")
+        };
+        (report_args, cli.server.db)
+    };
+
+    let (args, default_db) = run(&["--html", html.to_str().unwrap()]);
+    let text = punchr_report::cli::run(&args, &default_db)
+        .await
+        .expect("text report");
+    println!("{text}");
+    assert!(
+        text.contains("success rate as the original published it, SUCCESS / (SUCCESS + FAILED): 75.0 % [59.8–85.8] (30/40)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("end-to-end success rate, SUCCESS / all results: 58.8 %"),
+        "{text}"
+    );
+    assert!(text.contains("p50: 1.500 s   p90: 2.700 s"), "{text}");
+    assert!(text.contains("dial tcp <ip>: i/o timeout"), "{text}");
+
+    let page = std::fs::read_to_string(&html).expect("the HTML file");
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg"));
+    assert!(page.contains("75.0 %") && page.contains("30/40"));
+    for external in ["<script", "<link", "src=", "href=\"http", "@import", "url("] {
+        assert!(
+            !page.contains(external),
+            "the page loads nothing from elsewhere ({external})"
+        );
+    }
+
+    let (args, default_db) = run(&["--format", "json", "--since", "1h"]);
+    let json = punchr_report::cli::run(&args, &default_db)
+        .await
+        .expect("JSON report");
+    let report: Report = serde_json::from_str(&json).expect("the JSON is a Report");
+    assert_known_numbers(&report);
+    assert!(report.scope.since.is_some());
+
+    // --db wins over the server's database, and a missing SQLite file is not created.
+    let (args, _) = run(&[]);
+    assert!(punchr_report::cli::run(&args, "/nonexistent/punchr.sqlite")
+        .await
+        .is_ok());
+    let missing = html_dir.join("no-such.sqlite");
+    let (args, _) = run(&["--db", missing.to_str().unwrap()]);
+    let error = punchr_report::cli::run(&args, "unused")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no such file"), "{error}");
+    assert!(!missing.exists());
+}
