@@ -24,6 +24,26 @@ struct Behaviour {
     identify: libp2p::identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
+    // Announces `/libp2p/dcutr` on every connection, as go-libp2p (kubo) nodes do; the stock
+    // rust behaviour announces it only on relayed connections, so a honeypot that meets the peer
+    // on a direct connection would not see that it speaks DCUtR.
+    announce_dcutr: libp2p_stream::Behaviour,
+}
+
+/// Accepts (and drops) `/libp2p/dcutr` streams on direct connections, which makes identify
+/// announce the protocol there; the relayed connections keep the stock behaviour's handler.
+fn announce_dcutr(swarm: &mut Swarm<Behaviour>) -> Result<()> {
+    let mut control = swarm.behaviour().announce_dcutr.new_control();
+    let mut incoming = control
+        .accept(libp2p::StreamProtocol::new("/libp2p/dcutr"))
+        .map_err(|e| peer_error(e.to_string()))?;
+    tokio::spawn(async move {
+        use libp2p::futures::StreamExt;
+        while let Some((_peer, stream)) = incoming.next().await {
+            drop(stream);
+        }
+    });
+    Ok(())
 }
 
 /// Runs the remote peer until stopped.
@@ -55,11 +75,13 @@ pub async fn run(args: RemoteArgs) -> Result<()> {
                 identify: identify(key, "punchr-lab-remote"),
                 ping: ping::Behaviour::default(),
                 kad,
+                announce_dcutr: libp2p_stream::Behaviour::new(),
             }
         })
         .map_err(|e| peer_error(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
+    announce_dcutr(&mut swarm)?;
     for addr in listen_addrs(std::net::Ipv4Addr::UNSPECIFIED, args.port) {
         swarm
             .listen_on(addr.clone())
