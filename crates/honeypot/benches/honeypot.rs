@@ -3,11 +3,15 @@
 //!
 //! `cargo bench -p punchr-honeypot --bench honeypot` prints two tables. Walks run in-process
 //! against DHTs of 50 and 200 public servers on loopback (routing tables filled, the servers'
-//! own bootstrap finished), first walk (cold: every connection new) and second walk (warm). The
-//! churn part runs the real `punchr-honeypot` binary as a child process, so its resident memory
-//! (`/proc/<pid>/status`) is the honeypot's alone, and opens and closes 5,000 inbound connections
-//! of NATed DCUtR-style peers (each identified and recorded in SQLite) from this process.
-//! Set `PUNCHR_BENCH_CONNECTIONS` to change the number of connections.
+//! own bootstrap finished): the first walk (cold: every connection new) and the second (warm:
+//! connections of the first still open). The churn part runs the real `punchr-honeypot` binary
+//! as a child process, so its resident memory (`/proc/<pid>/status`) is the honeypot's alone. From
+//! this process, NATed DCUtR-style peers connect 50 at a time, stay until the honeypot has
+//! recorded them (SQLite) and hang up: 500 as a warm-up, then 5,000 measured against the RSS
+//! after the warm-up; on PostgreSQL too when `PUNCHR_TEST_POSTGRES_URL` is set.
+//! `PUNCHR_BENCH_CONNECTIONS` and `PUNCHR_BENCH_DHT_SIZES` (comma separated) change the sizes,
+//! `PUNCHR_BENCH_HONEYPOT_BIN` runs another build of the binary (e.g. under heaptrack), and
+//! `RUST_LOG` shows the in-process honeypot's logs.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -78,6 +82,9 @@ async fn walk_bench(nodes: u16) -> Vec<WalkRow> {
 /// Peers connected at the same time during churn.
 const WAVE: usize = 50;
 
+/// Connections before the baseline is taken.
+const WARM_UP: usize = 500;
+
 fn open_files() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
@@ -92,18 +99,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// (VmRSS, VmHWM) of a process in KiB.
-fn memory_kib(pid: u32) -> (u64, u64) {
+/// Resident memory (VmRSS) of a process in KiB.
+fn memory_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn metric(telemetry: SocketAddr, name: &str) -> Option<f64> {
@@ -115,121 +119,174 @@ async fn metric(telemetry: SocketAddr, name: &str) -> Option<f64> {
 }
 
 struct ChurnResult {
-    connections: usize,
-    failed: usize,
+    not_recorded: usize,
     seconds: f64,
+    cold: u64,
     baseline: u64,
+    series: Vec<(usize, u64)>,
     peak: u64,
     settled: u64,
-    recorded: f64,
 }
 
-async fn churn_bench(connections: usize) -> ChurnResult {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let telemetry: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut child: Child = Command::new(env!("CARGO_BIN_EXE_punchr-honeypot"))
-        .env("PUNCHR_HONEYPOT_KEY_FILE", dir.path().join("honeypot.key"))
-        .env("PUNCHR_HONEYPOT_DB", dir.path().join("churn.sqlite"))
-        .env("PUNCHR_HONEYPOT_LISTEN_IP", "127.0.0.1")
-        .env("PUNCHR_HONEYPOT_PORT", port.to_string())
-        .env(
-            "PUNCHR_HONEYPOT_TELEMETRY_PORT",
-            telemetry.port().to_string(),
-        )
-        .env("PUNCHR_HONEYPOT_BOOTSTRAP_PEERS", "none")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    while tokio::net::TcpStream::connect(telemetry).await.is_err() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// A running `punchr-honeypot` process and how to reach it.
+struct Honeypot {
+    child: Child,
+    telemetry: SocketAddr,
+    addr: libp2p::Multiaddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Honeypot {
+    /// Starts the honeypot on `db` (a PostgreSQL URL), or on a fresh SQLite file.
+    async fn spawn(db: Option<String>) -> Honeypot {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db.unwrap_or_else(|| dir.path().join("churn.sqlite").display().to_string());
+        let port = free_port();
+        let telemetry: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let binary = std::env::var("PUNCHR_BENCH_HONEYPOT_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_punchr-honeypot").to_string());
+        let child = Command::new(binary)
+            .env("PUNCHR_HONEYPOT_KEY_FILE", dir.path().join("honeypot.key"))
+            .env("PUNCHR_HONEYPOT_DB", db)
+            .env("PUNCHR_HONEYPOT_LISTEN_IP", "127.0.0.1")
+            .env("PUNCHR_HONEYPOT_PORT", port.to_string())
+            .env(
+                "PUNCHR_HONEYPOT_TELEMETRY_PORT",
+                telemetry.port().to_string(),
+            )
+            .env("PUNCHR_HONEYPOT_BOOTSTRAP_PEERS", "none")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        while tokio::net::TcpStream::connect(telemetry).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The honeypot's peer ID is in its key file.
+        let key = punchr_keyfile::load(&dir.path().join("honeypot.key"))
+            .unwrap()
+            .remove(0);
+        let peer = key.public().to_peer_id();
+        let addr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}")
+            .parse()
+            .unwrap();
+        Honeypot {
+            child,
+            telemetry,
+            addr,
+            _dir: dir,
+        }
     }
-    // The honeypot's peer ID is in its key file.
-    let key = punchr_keyfile::load(&dir.path().join("honeypot.key"))
-        .unwrap()
-        .remove(0);
-    let addr: libp2p::Multiaddr = format!(
-        "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
-        key.public().to_peer_id()
-    )
-    .parse()
-    .unwrap();
+
+    fn rss(&self) -> u64 {
+        memory_kib(self.child.id())
+    }
+
+    /// Connection events written so far, whatever their fate.
+    async fn handled(&self) -> usize {
+        let mut total = 0.0;
+        for name in [
+            "honeypot_handled_connections_total{status=\"ok\"}",
+            "honeypot_handled_connections_total{status=\"error\"}",
+            "honeypot_record_dropped_total",
+        ] {
+            total += metric(self.telemetry, name).await.unwrap_or(0.0);
+        }
+        total as usize
+    }
+
+    /// Opens and closes `count` connections of NATed DCUtR peers, [`WAVE`] at a time: a wave
+    /// connects, stays until the honeypot has handled every one of them, and hangs up. Returns
+    /// how many were not recorded.
+    async fn churn(&self, count: usize, mut progress: impl FnMut(usize)) -> usize {
+        let mut opened = 0;
+        let mut not_recorded = 0;
+        while opened < count {
+            let wave = WAVE.min(count - opened);
+            let before = self.handled().await;
+            let nodes = futures::future::join_all((0..wave).map(|_| async {
+                let node = SimNode::start(support::visitor_spec(true)).await.unwrap();
+                let connected =
+                    tokio::time::timeout(Duration::from_secs(30), node.connect(self.addr.clone()))
+                        .await;
+                (node, matches!(connected, Ok(Ok(()))))
+            }))
+            .await;
+            let connected = nodes.iter().filter(|(_, ok)| *ok).count();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut handled = before;
+            while handled < before + connected && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                handled = self.handled().await;
+            }
+            not_recorded += wave - (handled - before).min(wave);
+            futures::future::join_all(nodes.into_iter().map(|(node, _)| node.shutdown())).await;
+            opened += wave;
+            progress(opened);
+        }
+        not_recorded
+    }
+
+    /// Waits until every connection is gone from the honeypot's state, then 10 s more.
+    async fn settle(&self) {
+        while metric(self.telemetry, "honeypot_tracked_connections").await != Some(0.0) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn churn_bench(connections: usize, db: Option<String>) -> ChurnResult {
+    let honeypot = Honeypot::spawn(db).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let baseline = memory_kib(pid).0;
+    let cold = honeypot.rss();
+    // Warm-up: the first connections size the allocator's pools, the runtime's slabs and the
+    // database's caches once; what follows shows whether churn itself leaves memory behind.
+    honeypot.churn(WARM_UP, |_| {}).await;
+    honeypot.settle().await;
+    let baseline = honeypot.rss();
 
     let peak = Arc::new(AtomicU64::new(baseline));
+    let pid = honeypot.child.id();
     let sampler = {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                peak.fetch_max(memory_kib(pid).0, Ordering::Relaxed);
+                peak.fetch_max(memory_kib(pid), Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     };
     let started = Instant::now();
-    let mut failed = 0;
-    let mut opened = 0;
-    let recorded_metric = "honeypot_inbound_connections_total{outcome=\"connected\"}";
-    while opened < connections {
-        // A wave of peers connects, stays until the honeypot has recorded every one of them,
-        // and hangs up.
-        let wave = WAVE.min(connections - opened);
-        let before = metric(telemetry, recorded_metric).await.unwrap_or(0.0) as usize;
-        let nodes = futures::future::join_all((0..wave).map(|_| {
-            let addr = addr.clone();
-            async move {
-                let node = SimNode::start(support::visitor_spec(true)).await.unwrap();
-                let connected =
-                    tokio::time::timeout(Duration::from_secs(30), node.connect(addr)).await;
-                (node, matches!(connected, Ok(Ok(()))))
+    let mut series = Vec::new();
+    let step = (connections / 5).div_ceil(WAVE).max(1) * WAVE;
+    let not_recorded = honeypot
+        .churn(connections, |opened| {
+            if opened % step == 0 {
+                series.push((opened, memory_kib(pid)));
             }
-        }))
+        })
         .await;
-        let connected = nodes.iter().filter(|(_, ok)| *ok).count();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut recorded = before;
-        while recorded < before + connected && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            recorded = metric(telemetry, recorded_metric).await.unwrap_or(0.0) as usize;
-        }
-        failed += wave - (recorded - before).min(wave);
-        futures::future::join_all(nodes.into_iter().map(|(node, _)| node.shutdown())).await;
-        opened += wave;
-        if opened % 2500 == 0 {
-            eprintln!(
-                "RSS after {opened}: {:.1} MiB",
-                memory_kib(pid).0 as f64 / 1024.0
-            );
-        }
-    }
     let seconds = started.elapsed().as_secs_f64();
-    while metric(telemetry, "honeypot_tracked_connections").await != Some(0.0) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    honeypot.settle().await;
     sampler.abort();
-    let (settled, high_water) = memory_kib(pid);
-    let recorded = metric(
-        telemetry,
-        "honeypot_handled_connections_total{status=\"ok\"}",
-    )
-    .await
-    .unwrap_or(0.0);
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    let settled = honeypot.rss();
+    honeypot.stop();
     ChurnResult {
-        connections,
-        failed,
+        not_recorded,
         seconds,
+        cold,
         baseline,
-        peak: high_water.max(peak.load(Ordering::Relaxed)),
+        series,
+        peak: peak.load(Ordering::Relaxed).max(settled),
         settled,
-        recorded,
     }
 }
 
@@ -268,19 +325,33 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(5_000);
-        let churn = churn_bench(connections).await;
-        println!("\nInbound churn ({} connections opened and closed, {WAVE} at a time; punchr-honeypot process)", churn.connections);
-        println!("| measure | value |");
-        println!("|---|---:|");
-        println!("| connections not recorded | {} |", churn.failed);
-        println!("| connection events recorded | {} |", churn.recorded);
-        println!("| churn time (s) | {:.1} |", churn.seconds);
-        println!("| baseline RSS (MiB) | {:.1} |", mib(churn.baseline));
-        println!("| peak RSS (MiB) | {:.1} |", mib(churn.peak));
-        println!("| settled RSS, 10 s after the last close (MiB) | {:.1} |", mib(churn.settled));
+        let mut engines = vec![("SQLite", churn_bench(connections, None).await)];
+        if std::env::var_os(punchr_testutil::POSTGRES_URL_VAR).is_some() {
+            let url = punchr_testutil::create_postgres_database().await;
+            engines.push(("PostgreSQL", churn_bench(connections, Some(url)).await));
+        }
         println!(
-            "| settled vs baseline | {:+.1} % |",
-            (churn.settled as f64 / churn.baseline.max(1) as f64 - 1.0) * 100.0
+            "\nInbound churn ({connections} connections opened and closed, {WAVE} at a time, after a warm-up of {WARM_UP}; punchr-honeypot process)"
         );
+        let names: Vec<&str> = engines.iter().map(|(name, _)| *name).collect();
+        println!("| measure | {} |", names.join(" | "));
+        println!("|---|{}", "---:|".repeat(engines.len()));
+        let row = |label: String, cell: &dyn Fn(&ChurnResult) -> String| {
+            let cells: Vec<String> = engines.iter().map(|(_, r)| cell(r)).collect();
+            println!("| {label} | {} |", cells.join(" | "));
+        };
+        let relative = |r: &ChurnResult, kib: u64| {
+            format!("{:.1} ({:+.1} %)", mib(kib), (kib as f64 / r.baseline.max(1) as f64 - 1.0) * 100.0)
+        };
+        row("connections not recorded".into(), &|r| r.not_recorded.to_string());
+        row("churn time (s)".into(), &|r| format!("{:.1}", r.seconds));
+        row("RSS at start, idle (MiB)".into(), &|r| format!("{:.1}", mib(r.cold)));
+        row("baseline: RSS after the warm-up (MiB)".into(), &|r| format!("{:.1}", mib(r.baseline)));
+        for i in 0..engines[0].1.series.len() {
+            let opened = engines[0].1.series[i].0;
+            row(format!("RSS after {opened} connections (MiB)"), &|r| relative(r, r.series[i].1));
+        }
+        row("peak RSS (MiB)".into(), &|r| relative(r, r.peak));
+        row("settled RSS, 10 s after the last close (MiB)".into(), &|r| relative(r, r.settled));
     });
 }

@@ -7,13 +7,13 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    connection_limits, identify, kad, memory_connection_limits, noise, ping, tcp, yamux,
-    StreamProtocol, Swarm, SwarmBuilder,
+    identify, kad, memory_connection_limits, noise, ping, tcp, yamux, StreamProtocol, Swarm,
+    SwarmBuilder,
 };
 
 use crate::config::HoneypotConfig;
 use crate::crawl::client::{self, StreamOpener};
-use crate::{keep_alive, HoneypotError, AGENT_VERSION};
+use crate::{keep_alive, limits, HoneypotError, AGENT_VERSION};
 
 /// The identify protocol version IPFS nodes announce.
 pub(crate) const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
@@ -23,7 +23,7 @@ pub(crate) const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     /// Connection counts.
-    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) limits: limits::Behaviour,
     /// Process memory.
     pub(crate) memory: Toggle<memory_connection_limits::Behaviour>,
     /// Who the peers are; the source of every decision about inbound connections.
@@ -55,21 +55,25 @@ fn behaviour(
     crawl: client::Behaviour,
 ) -> Behaviour {
     let peer_id = key.public().to_peer_id();
-    let limits = connection_limits::ConnectionLimits::default()
-        .with_max_pending_incoming(Some(config.max_pending))
-        .with_max_pending_outgoing(Some(config.max_pending))
-        .with_max_established_incoming(Some(config.max_incoming))
-        .with_max_established_outgoing(Some(config.max_outgoing))
-        .with_max_established_per_peer(Some(config.max_per_peer));
+    let limits = limits::Limits {
+        pending_incoming: config.max_pending as usize,
+        pending_outgoing: config.max_pending as usize,
+        established_incoming: config.max_incoming as usize,
+        established_outgoing: config.max_outgoing as usize,
+        per_peer: config.max_per_peer as usize,
+    };
     let memory = (config.max_memory_mb > 0).then(|| {
         memory_connection_limits::Behaviour::with_max_bytes(
             config.max_memory_mb.saturating_mul(1024 * 1024),
         )
     });
+    // No address cache: the honeypot never dials peers it learned through identify, and the
+    // cache would hold the addresses of the last 100 peers for nothing.
     let identify = identify::Behaviour::new(
         identify::Config::new(PROTOCOL_VERSION.to_string(), key.public())
             .with_agent_version(AGENT_VERSION.to_string())
-            .with_push_listen_addr_updates(true),
+            .with_push_listen_addr_updates(true)
+            .with_cache_size(0),
     );
     // Records and provider records that others store on us: bounded well below the defaults
     // (1024 records of up to 65 KiB), since serving them is not what the honeypot is for.
@@ -87,7 +91,7 @@ fn behaviour(
     let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
     kad.set_mode(Some(kad::Mode::Server));
     Behaviour {
-        limits: connection_limits::Behaviour::new(limits),
+        limits: limits::Behaviour::new(limits),
         memory: Toggle::from(memory),
         identify,
         kad,

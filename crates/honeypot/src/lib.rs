@@ -26,6 +26,7 @@ pub mod config;
 pub mod crawl;
 pub mod inbound;
 mod keep_alive;
+pub mod limits;
 pub mod metrics;
 mod node;
 pub mod recorder;
