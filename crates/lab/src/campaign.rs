@@ -38,19 +38,26 @@ pub struct RunConfig {
     pub bin_dir: PathBuf,
     /// How long a peer may take to become ready.
     pub ready_timeout: Duration,
+    /// The campaign database (`{db}`) if not the run directory's SQLite file.
+    pub db: Option<String>,
 }
 
 /// Where the Punchr-specific parts of a campaign plug in. Every method has a default that does
 /// nothing, so a campaign of plain commands needs no hooks.
 pub trait Hooks {
     /// Called when every peer has been started and is ready, before the campaign time runs.
-    fn started(&mut self, _lab: &Lab) -> Result<()> {
+    fn started(&mut self, _lab: &Lab, _context: &Context) -> Result<()> {
         Ok(())
+    }
+
+    /// Asked every few seconds while the campaign runs: true ends it before its duration.
+    fn done(&mut self, _lab: &Lab) -> Result<bool> {
+        Ok(false)
     }
 
     /// Called when the campaign time is over, before any process is stopped: read results
     /// (databases, logs, metrics) and return report lines.
-    fn collect(&mut self, _lab: &Lab) -> Result<Vec<String>> {
+    fn collect(&mut self, _lab: &Lab, _context: &Context) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 }
@@ -101,7 +108,9 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "run directory: {}", self.run_dir.display())?;
         write!(f, "{}", self.plan)?;
-        if !self.predictions.is_empty() {
+        // A collected report puts the predictions next to the measurements; without one, the
+        // predictions alone say what the campaign was for.
+        if self.results.is_empty() && !self.predictions.is_empty() {
             writeln!(f, "\nwhat NAT theory predicts (client NAT ↔ remote NAT):")?;
             for (a, b, t, p, why) in &self.predictions {
                 writeln!(
@@ -169,7 +178,14 @@ pub fn template_context(lab: &Lab, bin_dir: PathBuf) -> Result<Context> {
             .collect::<BTreeMap<_, _>>(),
         order: plan.peers.iter().map(|p| p.name.clone()).collect(),
         key_files,
+        db: default_db(lab).display().to_string(),
     })
+}
+
+/// Where a campaign's database is unless `run --db` names another: a SQLite file in the run
+/// directory, kept with the logs after the run.
+pub fn default_db(lab: &Lab) -> PathBuf {
+    lab.run_dir().join("punchr.sqlite")
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
@@ -260,12 +276,58 @@ pub fn predictions(
     out
 }
 
+/// Environment variables that carry the campaign's settings to the Punchr binaries: the
+/// transports become the server's protocol filters, the host count the clients'. A peer's own
+/// `env` in the scenario wins.
+pub fn campaign_env(scenario: &Scenario) -> Scenario {
+    let mut scenario = scenario.clone();
+    let filters: Vec<&str> = scenario
+        .campaign
+        .transports
+        .iter()
+        .map(|t| t.server_filter())
+        .collect();
+    let hosts = scenario.campaign.hosts_per_client.to_string();
+    for peer in &mut scenario.peers {
+        let (key, value) = match peer.role {
+            Role::Server => ("PUNCHR_SERVER_PROTOCOL_FILTERS", filters.join(",")),
+            Role::Client => ("PUNCHR_CLIENT_HOST_COUNT", hosts.clone()),
+            _ => continue,
+        };
+        peer.env.entry(key.to_owned()).or_insert(value);
+    }
+    scenario
+}
+
+/// Sleeps through the campaign: its duration, or less once [`Hooks::done`] says so.
+fn run_campaign(lab: &Lab, duration: Duration, hooks: &mut dyn Hooks) -> Result<()> {
+    let deadline = Instant::now() + duration;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        sleep_unless_stopped(lab, left.min(DONE_POLL))?;
+        if hooks.done(lab)? {
+            tracing::info!("campaign complete");
+            return Ok(());
+        }
+    }
+}
+
+/// How often [`Hooks::done`] is asked.
+const DONE_POLL: Duration = Duration::from_secs(2);
+
 /// Runs a whole campaign. The lab is torn down before this returns, also on error.
 pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report> {
     let started = Instant::now();
-    let lab = Lab::build(sys, &config.scenario, config.lab.clone())?;
+    let scenario = campaign_env(&config.scenario);
+    let lab = Lab::build(sys, &scenario, config.lab.clone())?;
     eprintln!("{}", lab.plan().describe());
-    let context = template_context(&lab, config.bin_dir.clone())?;
+    let mut context = template_context(&lab, config.bin_dir.clone())?;
+    if let Some(db) = &config.db {
+        context.db = db.clone();
+    }
     for role in START_ORDER {
         if role == Role::Client
             && lab
@@ -285,13 +347,13 @@ pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report
             tracing::info!(role = role.as_str(), started = n, "peers started");
         }
     }
-    hooks.started(&lab)?;
+    hooks.started(&lab, &context)?;
     tracing::info!(
         duration_s = config.scenario.campaign.duration.as_secs(),
         "campaign running"
     );
-    sleep_unless_stopped(&lab, config.scenario.campaign.duration)?;
-    let results = hooks.collect(&lab)?;
+    run_campaign(&lab, config.scenario.campaign.duration, hooks)?;
+    let results = hooks.collect(&lab, &context)?;
     let processes = lab.stop_processes();
     let report_base = (
         lab.id().to_owned(),
@@ -339,6 +401,7 @@ mod tests {
                     .iter()
                     .map(|p| (p.name.clone(), PathBuf::from("/k")))
                     .collect(),
+                db: "/run/punchr.sqlite".into(),
             };
             for (index, peer) in plan.peers.iter().enumerate() {
                 let own = Own {

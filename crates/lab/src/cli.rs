@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::nat::NatType;
 use crate::peers::{BootstrapArgs, RelayArgs, RemoteArgs};
 use crate::probe::ProbeCommand;
-use crate::scenario::parse_duration;
+use crate::scenario::{parse_duration, parse_transport};
+use crate::theory::Transport;
 
 /// Punchr's lab: a small internet of network namespaces with NAT routers of known types, for
 /// measuring hole punching with the real binaries.
@@ -109,9 +111,42 @@ pub struct RunArgs {
     /// Directories.
     #[command(flatten)]
     pub dirs: DirArgs,
-    /// Campaign length, replacing the scenario's.
+    /// Campaign length, replacing the scenario's (the upper bound when --punches is given).
     #[arg(long, env = "PUNCHR_LAB_DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// End the campaign once this many hole punch results are stored.
+    #[arg(long, env = "PUNCHR_LAB_PUNCHES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub punches: Option<u64>,
+    /// NAT types of the clients, replacing the scenario's (public, full-cone, port-restricted,
+    /// symmetric, udp-blocked, double), comma separated.
+    #[arg(long, env = "PUNCHR_LAB_CLIENT_NATS", value_delimiter = ',')]
+    pub client_nats: Option<Vec<NatType>>,
+    /// NAT types of the remote peers, replacing the scenario's (any but public), comma
+    /// separated.
+    #[arg(long, env = "PUNCHR_LAB_REMOTE_NATS", value_delimiter = ',')]
+    pub remote_nats: Option<Vec<NatType>>,
+    /// Clients per client NAT type (each behind its own router).
+    #[arg(long, env = "PUNCHR_LAB_CLIENTS")]
+    pub clients: Option<usize>,
+    /// Remote peers per remote NAT type (each behind its own router).
+    #[arg(long, env = "PUNCHR_LAB_REMOTES")]
+    pub remotes: Option<usize>,
+    /// Hosts (identities) per client.
+    #[arg(long, env = "PUNCHR_LAB_HOSTS_PER_CLIENT")]
+    pub hosts_per_client: Option<u32>,
+    /// Transports the server asks clients to punch with, drawn per punch: tcp, quic, or both.
+    #[arg(long, env = "PUNCHR_LAB_TRANSPORTS", value_delimiter = ',', value_parser = parse_transport)]
+    pub transports: Option<Vec<Transport>>,
+    /// The campaign database: a PostgreSQL URL reachable from the lab's WAN namespace (default:
+    /// a SQLite file in the run directory).
+    #[arg(long, env = "PUNCHR_LAB_DB")]
+    pub db: Option<String>,
+    /// Where to write the HTML report (default: report.html in the run directory).
+    #[arg(long, env = "PUNCHR_LAB_HTML")]
+    pub html: Option<PathBuf>,
+    /// Print the report as JSON instead of text.
+    #[arg(long, env = "PUNCHR_LAB_JSON", default_value_t = false)]
+    pub json: bool,
     /// How long a started peer may take to become ready.
     #[arg(long, env = "PUNCHR_LAB_READY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub ready_timeout: Duration,

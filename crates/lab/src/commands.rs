@@ -5,15 +5,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::campaign::{self, NoHooks, RunConfig};
-use crate::cli::{Cli, Command, DirArgs, LinkArgs, ScenarioArgs};
+use crate::campaign::{self, RunConfig};
+use crate::cli::{Cli, Command, DirArgs, LinkArgs, RunArgs, ScenarioArgs};
+use crate::collector::Collector;
 use crate::delay::{self, DelayConfig};
 use crate::error::{LabError, Result};
 use crate::lab::{Lab, LabOptions};
 use crate::netns::Sys;
 use crate::peers;
+use crate::population::{self, nats_of, Side};
 use crate::preflight::{self, Needs};
-use crate::scenario::{LinkOverride, Scenario, CI_SCENARIO, DEFAULT_SCENARIO};
+use crate::scenario::{LinkOverride, Role, Scenario, CI_SCENARIO, DEFAULT_SCENARIO};
 use crate::state;
 use crate::topology::Plan;
 
@@ -21,25 +23,39 @@ use crate::topology::Plan;
 pub fn execute(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => {
-            let scenario = load(&args.scenario, &args.link)?;
-            let mut scenario = scenario;
-            if let Some(duration) = args.duration {
-                scenario.campaign.duration = duration;
-            }
+            let scenario = campaign_scenario(&args)?;
             let sys = prepare(&scenario)?;
             let (lab, bin_dir) = options(&args.dirs)?;
+            let mut collector = Collector::new(
+                scenario.campaign.hosts_per_client,
+                scenario.campaign.punches,
+                args.html.clone(),
+            )?;
             let config = RunConfig {
                 scenario,
                 lab,
                 bin_dir,
                 ready_timeout: args.ready_timeout,
+                db: args.db.clone(),
             };
-            let report = campaign::run(sys, &config, &mut NoHooks)?;
-            print!("{report}");
+            let report = campaign::run(sys, &config, &mut collector)?;
+            if args.json {
+                let json = serde_json::json!({
+                    "scenario": report.scenario,
+                    "run_id": report.run_id,
+                    "run_dir": report.run_dir,
+                    "html": collector.html_written,
+                    "elapsed_seconds": report.elapsed.as_secs_f64(),
+                    "cells": collector.cells,
+                });
+                println!("{json:#}");
+            } else {
+                print!("{report}");
+            }
             Ok(())
         }
         Command::Up(args) => {
-            let scenario = load(&args.scenario, &args.link)?;
+            let scenario = campaign::campaign_env(&load(&args.scenario, &args.link)?);
             let sys = prepare(&scenario)?;
             let (options, bin_dir) = options(&args.dirs)?;
             let stop = options.stop.clone();
@@ -145,6 +161,39 @@ impl LinkArgs {
             loss: None,
         }
     }
+}
+
+/// The scenario of `run` with every campaign flag applied.
+pub fn campaign_scenario(args: &RunArgs) -> Result<Scenario> {
+    let mut scenario = load(&args.scenario, &args.link)?;
+    for (role, nats, per_nat) in [
+        (Role::Client, &args.client_nats, args.clients),
+        (Role::Remote, &args.remote_nats, args.remotes),
+    ] {
+        if nats.is_none() && per_nat.is_none() {
+            continue;
+        }
+        let side = Side {
+            nats: nats.clone().unwrap_or_else(|| nats_of(&scenario, role)),
+            per_nat: per_nat.unwrap_or(1),
+        };
+        population::populate(&mut scenario, role, &side)?;
+    }
+    let campaign = &mut scenario.campaign;
+    if let Some(duration) = args.duration {
+        campaign.duration = duration;
+    }
+    if let Some(punches) = args.punches {
+        campaign.punches = Some(punches);
+    }
+    if let Some(transports) = &args.transports {
+        campaign.transports = transports.clone();
+    }
+    if let Some(hosts) = args.hosts_per_client {
+        campaign.hosts_per_client = hosts;
+    }
+    campaign.check()?;
+    Ok(scenario)
 }
 
 /// Reads the scenario (`default`, `ci` or a path) and applies the link flags.

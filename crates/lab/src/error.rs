@@ -70,6 +70,9 @@ pub enum LabError {
     /// The run was interrupted by SIGINT or SIGTERM.
     #[error("interrupted")]
     Interrupted,
+    /// Reading or writing the campaign database failed.
+    #[error("campaign results: {0}")]
+    Collect(String),
     /// The state directory or a state file could not be used.
     #[error("state file {path}: {message}")]
     State {

@@ -26,13 +26,16 @@
 
 pub mod campaign;
 pub mod cli;
+pub mod collector;
 pub mod commands;
 pub mod delay;
 pub mod error;
 pub mod lab;
+pub mod measured;
 pub mod nat;
 pub mod netns;
 pub mod peers;
+pub mod population;
 pub mod preflight;
 pub mod probe;
 pub mod process;

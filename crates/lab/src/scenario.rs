@@ -36,6 +36,7 @@ use serde::Deserialize;
 
 use crate::error::{LabError, Result};
 use crate::nat::NatType;
+use crate::theory::Transport;
 
 /// The scenario compiled into the binary as the default campaign.
 pub const DEFAULT_SCENARIO: &str = include_str!("../scenarios/default.toml");
@@ -70,6 +71,26 @@ pub struct Campaign {
     /// How long to wait after the WAN services and remote peers started before starting the
     /// clients (so remote peers hold relay reservations and have met the honeypot).
     pub settle: Duration,
+    /// The transports the server asks clients to punch with (its protocol filters), drawn
+    /// uniformly per punch.
+    pub transports: Vec<Transport>,
+    /// End the campaign once this many results are stored (`duration` stays the upper bound).
+    pub punches: Option<u64>,
+    /// Hosts (libp2p identities) each punchr client runs.
+    pub hosts_per_client: u32,
+}
+
+/// Hosts per client when a scenario does not say: two, so each client punches two remotes at a
+/// time without loading a small machine.
+pub const DEFAULT_HOSTS_PER_CLIENT: u32 = 2;
+
+/// Parses a transport name as written in scenarios and flags (`tcp`, `quic`).
+pub fn parse_transport(text: &str) -> Result<Transport, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "tcp" => Ok(Transport::Tcp),
+        "quic" => Ok(Transport::Quic),
+        other => Err(format!("unknown transport {other:?} (known: tcp, quic)")),
+    }
 }
 
 /// One direction-symmetric link: every packet crossing it in either direction is delayed by
@@ -219,6 +240,9 @@ struct RawScenario {
 struct RawCampaign {
     duration: Option<String>,
     settle: Option<String>,
+    transports: Option<Vec<String>>,
+    punches: Option<u64>,
+    hosts_per_client: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +315,27 @@ impl Scenario {
     /// The peer with this name.
     pub fn peer(&self, name: &str) -> Option<&Peer> {
         self.peers.iter().find(|p| p.name == name)
+    }
+}
+
+impl Campaign {
+    /// Checks the settings that flags can also change.
+    pub fn check(&self) -> Result<()> {
+        if self.transports.is_empty() {
+            return Err(invalid(
+                "campaign.transports: name at least one of tcp, quic",
+            ));
+        }
+        if self.punches == Some(0) {
+            return Err(invalid("campaign.punches: must be at least 1"));
+        }
+        if !(1..=64).contains(&self.hosts_per_client) {
+            return Err(invalid(format!(
+                "campaign.hosts_per_client: must be 1 to 64, got {}",
+                self.hosts_per_client
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -376,7 +421,22 @@ impl RawScenario {
                 Duration::from_secs(120),
             )?,
             settle: duration(&self.campaign.settle, "settle", Duration::from_secs(15))?,
+            transports: match &self.campaign.transports {
+                Some(names) => names
+                    .iter()
+                    .map(|t| {
+                        parse_transport(t).map_err(|e| invalid(format!("campaign.transports: {e}")))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                None => vec![Transport::Tcp, Transport::Quic],
+            },
+            punches: self.campaign.punches,
+            hosts_per_client: self
+                .campaign
+                .hosts_per_client
+                .unwrap_or(DEFAULT_HOSTS_PER_CLIENT),
         };
+        campaign.check()?;
         let mut taken = HashSet::new();
         let mut routers = Vec::new();
         for raw in &self.routers {

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `{bin_dir}` | directory of the Punchr binaries |
 //! | `{run_dir}`, `{log_dir}` | the run's directory and its log directory |
+//! | `{db}` | the campaign database: `<run_dir>/punchr.sqlite`, or the URL of `run --db` |
 //! | `{name}`, `{role}`, `{index}` | this peer's name, role and position in the scenario (from 1) |
 //! | `{ip}` | this peer's own address |
 //! | `{public_ip}` | the address the WAN sees for this peer (its outermost router's, or `{ip}`) |
@@ -41,6 +42,8 @@ pub struct Context {
     pub order: Vec<String>,
     /// Every peer's key file (written by the lab).
     pub key_files: BTreeMap<String, PathBuf>,
+    /// The campaign database the server and honeypot share (a SQLite path or a URL).
+    pub db: String,
 }
 
 /// The identity seed of a peer: stable across runs, so peer IDs are too.
@@ -156,6 +159,7 @@ fn value(key: &str, own: &Own<'_>, context: &Context) -> Result<String, String> 
         "bin_dir" => path(&context.bin_dir),
         "run_dir" => path(&context.run_dir),
         "log_dir" => path(&context.log_dir),
+        "db" => context.db.clone(),
         "name" => own.name.to_owned(),
         "role" => own.role.as_str().to_owned(),
         "index" => own.index.to_string(),
@@ -221,6 +225,7 @@ mod tests {
             peers,
             order: vec!["relay".into(), "boot1".into(), "boot2".into()],
             key_files: BTreeMap::new(),
+            db: "/tmp/run/punchr.sqlite".into(),
         }
     }
 

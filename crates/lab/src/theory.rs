@@ -13,7 +13,7 @@ use std::fmt;
 use crate::nat::NatType;
 
 /// The transport of a hole punch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Transport {
     /// TCP (simultaneous open).
     Tcp,
@@ -21,8 +21,27 @@ pub enum Transport {
     Quic,
 }
 
+impl Transport {
+    /// `tcp` or `quic`, as in scenarios and flags.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Quic => "quic",
+        }
+    }
+
+    /// The server's protocol filter that asks clients to punch over this transport.
+    pub fn server_filter(&self) -> &'static str {
+        match self {
+            Transport::Tcp => "ip4/tcp",
+            Transport::Quic => "ip4/quic",
+        }
+    }
+}
+
 /// What theory predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Prediction {
     /// The punch should succeed.
     Success,

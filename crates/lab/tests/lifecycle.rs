@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::{build, leftover_namespaces, scenario, state_file, sys, LAB_BIN};
 use punchr_lab::campaign::{self, Hooks, RunConfig};
 use punchr_lab::state::ProcessId;
+use punchr_lab::template::Context;
 use punchr_lab::{Lab, Result};
 
 fn alive(pid: i32) -> bool {
@@ -183,7 +184,7 @@ struct Check {
 }
 
 impl Hooks for Check {
-    fn started(&mut self, lab: &Lab) -> Result<()> {
+    fn started(&mut self, lab: &Lab, _: &Context) -> Result<()> {
         self.started = true;
         // The relay's echo server answers the remote (whose own echo server is only ready if
         // it got its port, 4000, from the templated environment).
@@ -193,7 +194,7 @@ impl Hooks for Check {
         Ok(())
     }
 
-    fn collect(&mut self, lab: &Lab) -> Result<Vec<String>> {
+    fn collect(&mut self, lab: &Lab, _: &Context) -> Result<Vec<String>> {
         let log = lab.log_dir().join("client.log");
         Ok(std::fs::read_to_string(log)
             .unwrap_or_default()
@@ -210,6 +211,7 @@ fn a_campaign_starts_peers_in_order_and_stops_them_all() {
         lab: common::options(),
         bin_dir: Path::new(LAB_BIN).parent().expect("bin dir").to_owned(),
         ready_timeout: Duration::from_secs(10),
+        db: None,
     };
     let mut hooks = Check::default();
     let report = campaign::run(sys(), &config, &mut hooks).unwrap_or_else(|e| panic!("{e}"));

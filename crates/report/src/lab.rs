@@ -2,10 +2,13 @@
 //! it into `lab_labels` (migration `0004_lab_labels.sql`); reports then split results by the
 //! (client NAT, remote NAT) pair. Field campaigns leave the table empty and the split out.
 
-use punchr_store::{now_unix_nanos, Store};
+use std::collections::BTreeMap;
+
+use punchr_store::{now_unix_nanos, Outcome, Store};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::ReportError;
+use crate::{refresh_facts, OutcomeCounts, Rate, ReportError};
 
 /// Labels the peer `peer_id` (base58, as stored in `peers.peer_id`) with `nat_type`, replacing
 /// an earlier label.
@@ -35,4 +38,162 @@ pub async fn peer_label(store: &Store, peer_id: &str) -> Result<Option<String>, 
         .fetch_optional(store.pool())
         .await?;
     Ok(row.map(|row| row.try_get(0)).transpose()?)
+}
+
+/// The transport a lab punch was about: the protocol filter the server handed out (the lab's
+/// server hands out `ip4/tcp` or `ip4/quic` filters), else the transports the punch used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellTransport {
+    /// TCP.
+    Tcp,
+    /// QUIC.
+    Quic,
+    /// Neither the filter nor the addresses tell (e.g. the remote never opened a DCUtR stream
+    /// and no filter was handed out), or they name both.
+    Unknown,
+}
+
+impl CellTransport {
+    /// `TCP`, `QUIC` or `?`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CellTransport::Tcp => "TCP",
+            CellTransport::Quic => "QUIC",
+            CellTransport::Unknown => "?",
+        }
+    }
+
+    /// From the stored filter (a JSON array of multiaddr protocol codes) and the transport bits
+    /// of `report_facts.transports`.
+    fn classify(protocol_filters: &str, transport_bits: i64) -> CellTransport {
+        // Multiaddr codes: 6 tcp, 460 quic-v1, 273 quic (draft 29).
+        let codes: Vec<i64> = serde_json::from_str(protocol_filters).unwrap_or_default();
+        let tcp = codes.contains(&6);
+        let quic = codes.contains(&460) || codes.contains(&273);
+        match (tcp, quic) {
+            (true, false) => return CellTransport::Tcp,
+            (false, true) => return CellTransport::Quic,
+            _ => {}
+        }
+        match transport_bits {
+            1 => CellTransport::Tcp,
+            2 => CellTransport::Quic,
+            _ => CellTransport::Unknown,
+        }
+    }
+}
+
+/// The punches of one (client NAT, remote NAT, transport) cell of a lab campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NatCell {
+    /// The client host's NAT type (`?` when only the remote is labelled).
+    pub client_nat: String,
+    /// The remote's NAT type (`?` when only the client is labelled).
+    pub remote_nat: String,
+    /// The transport.
+    pub transport: CellTransport,
+    /// Punches by outcome.
+    pub outcomes: OutcomeCounts,
+    /// Median time from the relayed connection to the direct one, over the successes.
+    pub median_time_to_direct_ns: Option<i64>,
+    /// Median RTT over the relayed connection that the DCUtR initiator measured in the
+    /// successful attempts (CONNECT sent → CONNECT received).
+    pub median_relayed_rtt_ns: Option<i64>,
+}
+
+impl NatCell {
+    /// SUCCESS / (SUCCESS + FAILED), with its Wilson 95 % interval.
+    pub fn success_rate(&self) -> Rate {
+        self.outcomes.published_rate()
+    }
+}
+
+/// Every labelled punch, split by (client NAT, remote NAT, transport), in that order.
+pub async fn nat_cells(store: &Store) -> Result<Vec<NatCell>, ReportError> {
+    refresh_facts(store).await?;
+    let rows = sqlx::query(
+        "SELECT COALESCE(lc.nat_type, '?'), COALESCE(lr.nat_type, '?'), r.protocol_filters, \
+                f.transports, f.outcome, f.time_to_direct_ns, a.start_rtt_seconds \
+         FROM report_facts f \
+         JOIN hole_punch_results r ON r.id = f.result_id \
+         JOIN peers c ON c.id = f.client_peer_id \
+         JOIN peers p ON p.id = f.remote_peer_id \
+         LEFT JOIN lab_labels lc ON lc.peer_id = c.peer_id \
+         LEFT JOIN lab_labels lr ON lr.peer_id = p.peer_id \
+         LEFT JOIN hole_punch_attempts a \
+                ON a.result_id = f.result_id AND a.attempt_number = f.successful_attempt \
+         WHERE lc.peer_id IS NOT NULL OR lr.peer_id IS NOT NULL",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    type Key = (String, String, CellTransport);
+    let mut cells: BTreeMap<Key, (OutcomeCounts, Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    for row in &rows {
+        let filters: String = row.try_get(2)?;
+        let transport = CellTransport::classify(&filters, row.try_get(3)?);
+        let key = (row.try_get(0)?, row.try_get(1)?, transport);
+        let (outcomes, times, rtts) = cells.entry(key).or_default();
+        let outcome: String = row.try_get(4)?;
+        let outcome = Outcome::from_stored(&outcome).unwrap_or(Outcome::Unknown);
+        outcomes.add(outcome, 1);
+        if outcome == Outcome::Success {
+            times.extend(row.try_get::<Option<i64>, _>(5)?);
+            let rtt: Option<f64> = row.try_get(6)?;
+            rtts.extend(rtt.filter(|s| *s > 0.0).map(|s| (s * 1e9) as i64));
+        }
+    }
+    Ok(cells
+        .into_iter()
+        .map(
+            |((client_nat, remote_nat, transport), (outcomes, mut times, mut rtts))| NatCell {
+                client_nat,
+                remote_nat,
+                transport,
+                outcomes,
+                median_time_to_direct_ns: median(&mut times),
+                median_relayed_rtt_ns: median(&mut rtts),
+            },
+        )
+        .collect())
+}
+
+/// The median (the lower one of an even count), or nothing for no values.
+fn median(values: &mut [i64]) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    Some(values[(values.len() - 1) / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_decides_the_transport_before_the_addresses() {
+        assert_eq!(CellTransport::classify("[4,6]", 2), CellTransport::Tcp);
+        assert_eq!(CellTransport::classify("[4,460]", 1), CellTransport::Quic);
+        assert_eq!(CellTransport::classify("[4,273]", 0), CellTransport::Quic);
+        assert_eq!(CellTransport::classify("[]", 1), CellTransport::Tcp);
+        assert_eq!(CellTransport::classify("[]", 2), CellTransport::Quic);
+        assert_eq!(CellTransport::classify("[]", 3), CellTransport::Unknown);
+        assert_eq!(
+            CellTransport::classify("[6,460]", 0),
+            CellTransport::Unknown
+        );
+        assert_eq!(
+            CellTransport::classify("not json", 0),
+            CellTransport::Unknown
+        );
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [5]), Some(5));
+        assert_eq!(median(&mut [9, 1, 5]), Some(5));
+        assert_eq!(median(&mut [4, 1, 3, 2]), Some(2));
+    }
 }

@@ -14,6 +14,7 @@ on_both_engines!(
     report_numbers_match_the_known_outcomes,
     filters_select_by_time_and_api_key_name,
     report_command_prints_text_json_and_writes_html,
+    lab_cells_split_by_nat_pair_and_transport,
 );
 
 async fn report_numbers_match_the_known_outcomes(db: TestDb) {
@@ -161,4 +162,54 @@ async fn report_command_prints_text_json_and_writes_html(db: TestDb) {
         .to_string();
     assert!(error.contains("no such file"), "{error}");
     assert!(!missing.exists());
+}
+
+async fn lab_cells_split_by_nat_pair_and_transport(db: TestDb) {
+    use punchr_report::lab::{nat_cells, CellTransport};
+    dataset::insert(&db.store).await;
+    let cells = nat_cells(&db.store).await.expect("cells");
+    let summary: Vec<(&str, &str, CellTransport, u64, u64, u64)> = cells
+        .iter()
+        .map(|c| {
+            (
+                c.client_nat.as_str(),
+                c.remote_nat.as_str(),
+                c.transport,
+                c.outcomes.success,
+                c.outcomes.failed,
+                c.outcomes.total(),
+            )
+        })
+        .collect();
+    // The fixtures hand every result the ip4/tcp filter.
+    assert_eq!(
+        summary,
+        [
+            (
+                "full-cone",
+                "port-restricted",
+                CellTransport::Tcp,
+                15,
+                0,
+                15
+            ),
+            ("full-cone", "symmetric", CellTransport::Tcp, 0, 5, 5),
+            (
+                "symmetric",
+                "port-restricted",
+                CellTransport::Tcp,
+                15,
+                0,
+                20
+            ),
+            ("symmetric", "symmetric", CellTransport::Tcp, 0, 5, 11),
+        ]
+    );
+    // Alice's successes reached their direct connection after 0.1 s … 1.5 s; the median of 15 is
+    // the 8th. Every attempt measured a 31.25 ms relayed RTT.
+    assert_eq!(cells[0].median_time_to_direct_ns, Some(800_000_000));
+    assert_eq!(cells[0].median_relayed_rtt_ns, Some(31_250_000));
+    assert_eq!(cells[1].median_time_to_direct_ns, None);
+    let rate = cells[2].success_rate();
+    assert_eq!((rate.successes, rate.trials), (15, 15));
 }

@@ -6,7 +6,11 @@ use std::fmt::Write;
 
 use punchr_store::Outcome;
 
-use super::svg::{self, escape, outcome_colour};
+/// Escapes text for HTML (and SVG).
+pub use super::svg::escape;
+/// Horizontal bars of rates (0–100 %) with their 95 % intervals as whiskers, as inline SVG.
+pub use super::svg::rate_bars;
+use super::svg::{self, outcome_colour};
 use super::wording;
 use crate::filter::rfc3339;
 use crate::model::{FailureReason, GroupRow, Report};

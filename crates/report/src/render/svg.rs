@@ -26,7 +26,7 @@ pub(crate) fn outcome_colour(outcome: Outcome) -> &'static str {
 }
 
 /// Escapes text for SVG and HTML.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -34,7 +34,7 @@ pub(crate) fn escape(text: &str) -> String {
 }
 
 /// Horizontal bars of rates (0–100 %) with their 95 % intervals as whiskers.
-pub(crate) fn rate_bars(rows: &[(String, Rate)]) -> String {
+pub fn rate_bars(rows: &[(String, Rate)]) -> String {
     let height = ROW * rows.len() as f64 + 30.0;
     let plot = WIDTH - LEFT - RIGHT;
     let mut svg = open(height);

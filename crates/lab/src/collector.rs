@@ -1,0 +1,152 @@
+//! The Punchr side of a campaign ([`Hooks`]): labels every client host and remote peer with the
+//! NAT type it sits behind in the campaign database (`lab_labels`), ends the campaign once the
+//! wanted number of punches is stored, and reads the results back as the [`measured`] report.
+//!
+//! Identities are known in advance: a client with `--seed S` runs hosts `from_seed(S, 0..n)`,
+//! a remote peer `from_seed(S, 0)`, and the lab hands every peer the seed `punchr-lab/<name>`.
+
+use std::path::PathBuf;
+
+use punchr_store::Store;
+use sqlx::Row;
+
+use crate::campaign::Hooks;
+use crate::error::{LabError, Result};
+use crate::lab::Lab;
+use crate::measured::{self, Cell};
+use crate::scenario::Role;
+use crate::template::{self, Context};
+
+/// Labels, progress and results of a Punchr campaign.
+#[derive(Debug)]
+pub struct Collector {
+    hosts_per_client: u32,
+    punches: Option<u64>,
+    html: Option<PathBuf>,
+    runtime: tokio::runtime::Runtime,
+    store: Option<Store>,
+    /// The measured cells, once collected.
+    pub cells: Vec<Cell>,
+    /// Where the HTML report went, once written.
+    pub html_written: Option<PathBuf>,
+}
+
+impl Collector {
+    /// A collector for clients of `hosts_per_client` hosts that ends the campaign after
+    /// `punches` stored results (if given) and writes the HTML report to `html` (default:
+    /// `report.html` in the run directory).
+    pub fn new(hosts_per_client: u32, punches: Option<u64>, html: Option<PathBuf>) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| LabError::io("starting the collector's runtime", e))?;
+        Ok(Collector {
+            hosts_per_client,
+            punches,
+            html,
+            runtime,
+            store: None,
+            cells: Vec::new(),
+            html_written: None,
+        })
+    }
+
+    fn store(&self) -> Result<&Store> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| LabError::Collect("the campaign database is not open".into()))
+    }
+
+    /// Every (peer ID, NAT type, note) the campaign runs.
+    fn labels(&self, lab: &Lab) -> Vec<(String, String, String)> {
+        let mut labels = Vec::new();
+        for peer in &lab.plan().peers {
+            let seed = template::seed(&peer.name);
+            let hosts = match peer.role {
+                Role::Client => self.hosts_per_client,
+                Role::Remote => 1,
+                _ => continue,
+            };
+            for index in 0..hosts {
+                let key = punchr_keyfile::from_seed(seed.as_bytes(), index);
+                labels.push((
+                    key.public().to_peer_id().to_string(),
+                    peer.nat.as_str().to_owned(),
+                    format!("{} {} host {index}", lab.id(), peer.name),
+                ));
+            }
+        }
+        labels
+    }
+
+    async fn stored_results(store: &Store) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM hole_punch_results")
+            .fetch_one(store.pool())
+            .await
+            .map_err(|e| LabError::Collect(format!("counting results: {e}")))?;
+        let count: i64 = row
+            .try_get(0)
+            .map_err(|e| LabError::Collect(format!("counting results: {e}")))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+impl Hooks for Collector {
+    fn started(&mut self, lab: &Lab, context: &Context) -> Result<()> {
+        let labels = self.labels(lab);
+        let store = self.runtime.block_on(async {
+            // The server created the database and applied the migrations before it listened.
+            let store = Store::open(&context.db)
+                .await
+                .map_err(|e| LabError::Collect(format!("opening {}: {e}", context.db)))?;
+            for (peer_id, nat, note) in &labels {
+                punchr_report::lab::label_peer(&store, peer_id, nat, Some(note))
+                    .await
+                    .map_err(|e| LabError::Collect(format!("labelling {peer_id}: {e}")))?;
+            }
+            Ok::<_, LabError>(store)
+        })?;
+        tracing::info!(peers = labels.len(), "labelled peers with their NAT types");
+        self.store = Some(store);
+        Ok(())
+    }
+
+    fn done(&mut self, _lab: &Lab) -> Result<bool> {
+        let Some(wanted) = self.punches else {
+            return Ok(false);
+        };
+        let stored = self.runtime.block_on(Self::stored_results(self.store()?))?;
+        Ok(stored >= wanted)
+    }
+
+    fn collect(&mut self, lab: &Lab, _context: &Context) -> Result<Vec<String>> {
+        let store = self.store()?;
+        let (stored, measured) = self.runtime.block_on(async {
+            let stored = Self::stored_results(store).await?;
+            let cells = punchr_report::lab::nat_cells(store)
+                .await
+                .map_err(|e| LabError::Collect(format!("reading results: {e}")))?;
+            Ok::<_, LabError>((stored, cells))
+        })?;
+        self.cells = measured::cells(measured);
+        let summary = format!(
+            "lab run {} ({}): {stored} results stored",
+            lab.id(),
+            lab.plan().describe().lines().next().unwrap_or_default()
+        );
+        let path = self
+            .html
+            .clone()
+            .unwrap_or_else(|| lab.run_dir().join("report.html"));
+        let html = measured::render_html("Punchr lab campaign", &summary, &self.cells);
+        std::fs::write(&path, html)
+            .map_err(|e| LabError::io(format!("writing {}", path.display()), e))?;
+        let mut lines: Vec<String> = measured::render_text(&self.cells)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.push(format!("HTML report: {}", path.display()));
+        self.html_written = Some(path);
+        Ok(lines)
+    }
+}

@@ -1,0 +1,368 @@
+//! The campaign report: for each (client NAT, remote NAT, transport) the punches the server
+//! stored, their outcomes, the success rate with its 95 % interval, what [`theory`] predicts,
+//! and the median time from relayed to direct connection; cells where the measurement
+//! contradicts the prediction are flagged. Rendered as a text table and as a self-contained HTML
+//! page with an SVG chart.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use punchr_report::lab::{CellTransport, NatCell};
+use punchr_report::{OutcomeCounts, Rate};
+use punchr_store::Outcome;
+use serde::Serialize;
+
+use crate::nat::NatType;
+use crate::theory::{self, Prediction, Transport};
+
+/// Below this upper bound of the 95 % interval, a pair theory says succeeds counts as
+/// contradicting it: the interval rules out the high success rate an open path should give.
+pub const SUCCESS_EXPECTED_UPPER_BOUND: f64 = 0.9;
+
+/// How a cell's measurement compares with the prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The measurement is what theory predicts.
+    Agrees,
+    /// The measurement contradicts theory (flagged).
+    Disagrees,
+    /// No punch ended in SUCCESS or FAILED, so there is nothing to compare.
+    NoData,
+    /// Theory has nothing to say (a NAT type or transport the lab did not label).
+    NoPrediction,
+}
+
+/// One row of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    /// The client host's NAT type.
+    pub client_nat: String,
+    /// The remote's NAT type.
+    pub remote_nat: String,
+    /// The transport.
+    pub transport: CellTransport,
+    /// Punches by outcome.
+    pub outcomes: OutcomeCounts,
+    /// SUCCESS / (SUCCESS + FAILED) with its Wilson 95 % interval.
+    pub rate: Rate,
+    /// What theory predicts, if it applies.
+    pub predicted: Option<Prediction>,
+    /// Why, in a few words.
+    pub reason: &'static str,
+    /// Measured against predicted.
+    pub verdict: Verdict,
+    /// Median time from relayed to direct connection, over the successes.
+    #[serde(with = "optional_millis")]
+    pub median_time_to_direct: Option<Duration>,
+    /// Median relayed RTT the DCUtR initiator measured in the successful attempts.
+    #[serde(with = "optional_millis")]
+    pub median_relayed_rtt: Option<Duration>,
+}
+
+mod optional_millis {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => serializer.serialize_f64(d.as_secs_f64() * 1e3),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+/// Compares a measured rate with a prediction.
+pub fn judge(predicted: Option<Prediction>, rate: &Rate) -> Verdict {
+    let (Some(predicted), Some([_, upper])) = (predicted, rate.ci95) else {
+        return if predicted.is_none() {
+            Verdict::NoPrediction
+        } else {
+            Verdict::NoData
+        };
+    };
+    let contradicts = match predicted {
+        // Theory says no packet gets through: a single success contradicts it.
+        Prediction::Failure => rate.successes > 0,
+        Prediction::Success => upper < SUCCESS_EXPECTED_UPPER_BOUND,
+    };
+    if contradicts {
+        Verdict::Disagrees
+    } else {
+        Verdict::Agrees
+    }
+}
+
+/// Puts the prediction next to each measured cell.
+pub fn cells(measured: Vec<NatCell>) -> Vec<Cell> {
+    measured.into_iter().map(cell).collect()
+}
+
+fn cell(measured: NatCell) -> Cell {
+    let transport = match measured.transport {
+        CellTransport::Tcp => Some(Transport::Tcp),
+        CellTransport::Quic => Some(Transport::Quic),
+        CellTransport::Unknown => None,
+    };
+    let client: Option<NatType> = measured.client_nat.parse().ok();
+    let remote: Option<NatType> = measured.remote_nat.parse().ok();
+    let (predicted, reason) = match (client, remote, transport) {
+        (Some(c), Some(r), Some(t)) => {
+            let (p, why) = theory::predict(c, r, t);
+            (Some(p), why)
+        }
+        _ => (None, "NAT type or transport unknown"),
+    };
+    let rate = measured.success_rate();
+    let nanos = |n: Option<i64>| n.map(|n| Duration::from_nanos(n.max(0) as u64));
+    Cell {
+        verdict: judge(predicted, &rate),
+        client_nat: measured.client_nat,
+        remote_nat: measured.remote_nat,
+        transport: measured.transport,
+        outcomes: measured.outcomes,
+        rate,
+        predicted,
+        reason,
+        median_time_to_direct: nanos(measured.median_time_to_direct_ns),
+        median_relayed_rtt: nanos(measured.median_relayed_rtt_ns),
+    }
+}
+
+fn millis(d: Option<Duration>) -> String {
+    d.map_or("–".to_owned(), |d| {
+        format!("{:.0} ms", d.as_secs_f64() * 1e3)
+    })
+}
+
+/// The other outcomes of a cell, e.g. `NO_STREAM 2, CANCELLED 1`.
+fn other_outcomes(outcomes: &OutcomeCounts) -> String {
+    let parts: Vec<String> = Outcome::ALL
+        .iter()
+        .filter(|o| !matches!(o, Outcome::Success | Outcome::Failed))
+        .filter(|&&o| outcomes.get(o) > 0)
+        .map(|&o| format!("{} {}", o.as_str(), outcomes.get(o)))
+        .collect();
+    if parts.is_empty() {
+        "–".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn verdict_mark(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Agrees => "ok",
+        Verdict::Disagrees => "DISAGREES",
+        Verdict::NoData => "no data",
+        Verdict::NoPrediction => "–",
+    }
+}
+
+fn predicted_text(p: Option<Prediction>) -> String {
+    p.map_or("–".to_owned(), |p| p.to_string())
+}
+
+/// The report as a text table, one line per cell, followed by a legend.
+pub fn render_text(cells: &[Cell]) -> String {
+    let mut out = String::new();
+    if cells.is_empty() {
+        out.push_str("no labelled punches were stored: no client got a peer to hole punch\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<16} {:<16} {:<5} {:>7} {:>7} {:>6}  {:<28} {:<8} {:<10} {:>9}  other outcomes",
+        "client NAT",
+        "remote NAT",
+        "trans",
+        "punches",
+        "success",
+        "failed",
+        "success rate [95 % CI]",
+        "theory",
+        "verdict",
+        "t→direct"
+    );
+    for c in cells {
+        let _ = writeln!(
+            out,
+            "{:<16} {:<16} {:<5} {:>7} {:>7} {:>6}  {:<28} {:<8} {:<10} {:>9}  {}",
+            c.client_nat,
+            c.remote_nat,
+            c.transport.as_str(),
+            c.outcomes.total(),
+            c.outcomes.success,
+            c.outcomes.failed,
+            c.rate.describe(),
+            predicted_text(c.predicted),
+            verdict_mark(c.verdict),
+            millis(c.median_time_to_direct),
+            other_outcomes(&c.outcomes),
+        );
+    }
+    let flagged = cells
+        .iter()
+        .filter(|c| c.verdict == Verdict::Disagrees)
+        .count();
+    let _ = writeln!(
+        out,
+        "\nsuccess rate = SUCCESS / (SUCCESS + FAILED), Wilson 95 % interval; t→direct = median \
+         time from the relayed connection to the direct one.\nDISAGREES: theory predicts failure \
+         and a punch succeeded, or predicts success and the interval stays below {:.0} %. \
+         {flagged} of {} cells disagree.",
+        SUCCESS_EXPECTED_UPPER_BOUND * 100.0,
+        cells.len()
+    );
+    out
+}
+
+/// The report as a self-contained HTML page: the table and a chart of the rates.
+pub fn render_html(title: &str, summary: &str, cells: &[Cell]) -> String {
+    let esc = punchr_report::render::html::escape;
+    let mut body = format!(
+        "<style>tr.flagged td{{background:#fdecea}}</style><h1>{}</h1><p>{}</p>",
+        esc(title),
+        esc(summary)
+    );
+    body.push_str(
+        "<h2>Success rate per NAT pair and transport</h2>\
+         <p class=\"note\">SUCCESS / (SUCCESS + FAILED); whiskers: Wilson 95 % interval. \
+         Rows theory disagrees with are marked ⚠.</p>",
+    );
+    let bars: Vec<(String, Rate)> = cells
+        .iter()
+        .map(|c| {
+            let mark = if c.verdict == Verdict::Disagrees {
+                "⚠ "
+            } else {
+                ""
+            };
+            (
+                format!(
+                    "{mark}{} → {} {}",
+                    c.client_nat,
+                    c.remote_nat,
+                    c.transport.as_str()
+                ),
+                c.rate,
+            )
+        })
+        .collect();
+    body.push_str(&punchr_report::render::html::rate_bars(&bars));
+    body.push_str(
+        "<h2>Measured and predicted</h2><table><tr><th>client NAT</th><th>remote NAT</th>\
+         <th>transport</th><th>punches</th><th>SUCCESS</th><th>FAILED</th>\
+         <th>success rate [95 % CI]</th><th>theory</th><th>why</th><th>verdict</th>\
+         <th>time to direct (median)</th><th>relayed RTT (median)</th><th>other outcomes</th></tr>",
+    );
+    for c in cells {
+        let class = if c.verdict == Verdict::Disagrees {
+            " class=\"flagged\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            body,
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.client_nat),
+            esc(&c.remote_nat),
+            c.transport.as_str(),
+            c.outcomes.total(),
+            c.outcomes.success,
+            c.outcomes.failed,
+            esc(&c.rate.describe()),
+            predicted_text(c.predicted),
+            esc(c.reason),
+            verdict_mark(c.verdict),
+            millis(c.median_time_to_direct),
+            millis(c.median_relayed_rtt),
+            esc(&other_outcomes(&c.outcomes)),
+        );
+    }
+    body.push_str("</table>");
+    punchr_report::render::html::page(title, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nat_cell(client: &str, remote: &str, t: CellTransport, ok: u64, failed: u64) -> NatCell {
+        let mut outcomes = OutcomeCounts::default();
+        outcomes.add(Outcome::Success, ok);
+        outcomes.add(Outcome::Failed, failed);
+        outcomes.add(Outcome::NoStream, 1);
+        NatCell {
+            client_nat: client.into(),
+            remote_nat: remote.into(),
+            transport: t,
+            outcomes,
+            median_time_to_direct_ns: (ok > 0).then_some(250_000_000),
+            median_relayed_rtt_ns: (ok > 0).then_some(80_000_000),
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_rules() {
+        use Prediction::*;
+        assert_eq!(judge(Some(Failure), &Rate::new(0, 20)), Verdict::Agrees);
+        assert_eq!(judge(Some(Failure), &Rate::new(1, 20)), Verdict::Disagrees);
+        assert_eq!(judge(Some(Success), &Rate::new(20, 20)), Verdict::Agrees);
+        // 15/20: the interval reaches 89.8 %, under 90 %.
+        assert_eq!(judge(Some(Success), &Rate::new(15, 20)), Verdict::Disagrees);
+        // 2/3: few punches, the interval still reaches high rates.
+        assert_eq!(judge(Some(Success), &Rate::new(2, 3)), Verdict::Agrees);
+        assert_eq!(judge(Some(Success), &Rate::new(0, 0)), Verdict::NoData);
+        assert_eq!(judge(None, &Rate::new(3, 3)), Verdict::NoPrediction);
+    }
+
+    #[test]
+    fn cells_carry_theory_and_flags() {
+        let cells = cells(vec![
+            nat_cell(
+                "port-restricted",
+                "port-restricted",
+                CellTransport::Tcp,
+                20,
+                0,
+            ),
+            nat_cell("symmetric", "symmetric", CellTransport::Quic, 1, 9),
+            nat_cell("symmetric", "?", CellTransport::Tcp, 0, 3),
+            nat_cell("udp-blocked", "full-cone", CellTransport::Unknown, 0, 0),
+        ]);
+        assert_eq!(cells[0].predicted, Some(Prediction::Success));
+        assert_eq!(cells[0].verdict, Verdict::Agrees);
+        assert_eq!(
+            cells[0].median_time_to_direct,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(cells[1].verdict, Verdict::Disagrees);
+        assert_eq!(cells[2].verdict, Verdict::NoPrediction);
+        assert_eq!(cells[3].verdict, Verdict::NoPrediction);
+
+        let text = render_text(&cells);
+        assert!(text.contains("DISAGREES"), "{text}");
+        assert!(text.contains("100.0 %"), "{text}");
+        assert!(text.contains("NO_STREAM 1"), "{text}");
+        assert!(text.contains("1 of 4 cells disagree"), "{text}");
+
+        let html = render_html("lab", "a test", &cells);
+        assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..40]);
+        assert!(html.contains("<svg") && html.contains("class=\"flagged\""));
+        assert!(
+            !html.contains("src=") && !html.contains("href="),
+            "no external assets"
+        );
+    }
+
+    #[test]
+    fn no_cells_say_why() {
+        assert!(render_text(&[]).contains("no labelled punches"));
+    }
+}

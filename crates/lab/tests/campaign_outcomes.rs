@@ -1,0 +1,188 @@
+//! Short campaigns through real NATs with the real `punchr-server`, `punchr-honeypot` and
+//! `punchr-client`, checking outcomes that follow from how the NATs behave, not from tuning:
+//! port-restricted ↔ port-restricted over TCP succeeds; symmetric ↔ symmetric never does; a
+//! client whose router drops UDP never succeeds over QUIC. Each campaign is configured with the
+//! same flags a user passes to `punchr-lab run`; peers find each other only through the
+//! honeypot, as in the field.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+use clap::Parser;
+use common::{leftover_namespaces, options, sys, LAB_BIN};
+use punchr_lab::campaign::{self, RunConfig};
+use punchr_lab::cli::{Cli, Command as LabCommand};
+use punchr_lab::collector::Collector;
+use punchr_lab::commands::campaign_scenario;
+use punchr_lab::measured::{Cell, Verdict};
+use punchr_report::lab::CellTransport;
+
+/// The directory holding `punchr-lab` and, once built, the binaries it runs.
+fn bin_dir() -> PathBuf {
+    Path::new(LAB_BIN).parent().expect("bin dir").to_owned()
+}
+
+/// Builds the Punchr binaries the campaign runs, in the profile of this test's `punchr-lab`
+/// (a no-op when `cargo test --workspace` built them already).
+fn build_binaries() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.args([
+            "build",
+            "--bins",
+            "-p",
+            "punchr-server",
+            "-p",
+            "punchr-client",
+        ]);
+        command.args(["-p", "punchr-honeypot"]);
+        if bin_dir().ends_with("release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
+        assert!(status.success(), "building the Punchr binaries failed");
+    });
+}
+
+/// Runs `punchr-lab run ARGS` in-process and returns the measured cells.
+fn campaign(args: &[&str]) -> Vec<Cell> {
+    build_binaries();
+    let cli = Cli::try_parse_from(["punchr-lab", "run"].iter().chain(args))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let LabCommand::Run(args) = cli.command else {
+        unreachable!("parsed as run")
+    };
+    let scenario = campaign_scenario(&args).unwrap_or_else(|e| panic!("{e}"));
+    let mut collector = Collector::new(
+        scenario.campaign.hosts_per_client,
+        scenario.campaign.punches,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = RunConfig {
+        scenario,
+        lab: options(),
+        bin_dir: bin_dir(),
+        ready_timeout: args.ready_timeout,
+        db: None,
+    };
+    let report = campaign::run(sys(), &config, &mut collector).unwrap_or_else(|e| panic!("{e}"));
+    println!("{report}");
+    assert!(
+        leftover_namespaces(&report.run_id).is_empty(),
+        "the campaign left namespaces behind"
+    );
+    let html = collector.html_written.expect("HTML report written");
+    let page = std::fs::read_to_string(&html).expect("read the HTML report");
+    assert!(page.contains("<svg"), "the HTML report has a chart");
+    collector.cells
+}
+
+fn cells_of<'a>(cells: &'a [Cell], client: &str, remote: Option<&str>) -> Vec<&'a Cell> {
+    cells
+        .iter()
+        .filter(|c| c.client_nat == client && remote.is_none_or(|r| c.remote_nat == r))
+        .collect()
+}
+
+#[test]
+fn port_restricted_pairs_punch_over_tcp() {
+    let cells = campaign(&[
+        "--scenario",
+        "ci",
+        "--client-nats",
+        "port-restricted",
+        "--clients",
+        "2",
+        "--remote-nats",
+        "port-restricted",
+        "--transports",
+        "tcp",
+        "--punches",
+        "22",
+        "--duration",
+        "150s",
+    ]);
+    let pair = cells_of(&cells, "port-restricted", Some("port-restricted"));
+    let tcp = pair
+        .iter()
+        .find(|c| c.transport == CellTransport::Tcp)
+        .unwrap_or_else(|| panic!("no port-restricted TCP punches: {cells:?}"));
+    let decided = tcp.outcomes.success + tcp.outcomes.failed;
+    assert!(decided >= 20, "only {decided} decided punches: {tcp:?}");
+    assert!(
+        tcp.outcomes.success * 10 >= decided * 9,
+        "port-restricted ↔ port-restricted over TCP succeeded in only {} of {decided}",
+        tcp.outcomes.success
+    );
+    assert_eq!(tcp.verdict, Verdict::Agrees, "{tcp:?}");
+    assert!(tcp.median_time_to_direct.is_some() && tcp.median_relayed_rtt.is_some());
+}
+
+#[test]
+fn symmetric_pairs_never_punch() {
+    let cells = campaign(&[
+        "--scenario",
+        "ci",
+        "--client-nats",
+        "symmetric",
+        "--clients",
+        "2",
+        "--remote-nats",
+        "symmetric",
+        "--transports",
+        "tcp,quic",
+        "--punches",
+        "4",
+        "--duration",
+        "150s",
+    ]);
+    let pair = cells_of(&cells, "symmetric", Some("symmetric"));
+    let punches: u64 = pair.iter().map(|c| c.outcomes.total()).sum();
+    assert!(punches >= 4, "only {punches} symmetric punches: {cells:?}");
+    for cell in pair {
+        assert_eq!(
+            cell.outcomes.success, 0,
+            "a symmetric pair punched: {cell:?}"
+        );
+        assert_ne!(cell.verdict, Verdict::Disagrees, "{cell:?}");
+    }
+}
+
+#[test]
+fn udp_blocked_clients_never_punch_over_quic() {
+    let cells = campaign(&[
+        "--scenario",
+        "ci",
+        "--client-nats",
+        "udp-blocked",
+        "--clients",
+        "2",
+        "--remote-nats",
+        "port-restricted",
+        "--transports",
+        "quic",
+        "--punches",
+        "4",
+        "--duration",
+        "150s",
+    ]);
+    let quic: Vec<&Cell> = cells_of(&cells, "udp-blocked", None)
+        .into_iter()
+        .filter(|c| c.transport == CellTransport::Quic)
+        .collect();
+    let punches: u64 = quic.iter().map(|c| c.outcomes.total()).sum();
+    assert!(punches >= 4, "only {punches} QUIC punches: {cells:?}");
+    for cell in quic {
+        assert_eq!(
+            cell.outcomes.success, 0,
+            "QUIC through a UDP-blocking router: {cell:?}"
+        );
+        assert_ne!(cell.verdict, Verdict::Disagrees, "{cell:?}");
+    }
+}
