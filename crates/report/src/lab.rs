@@ -40,8 +40,10 @@ pub async fn peer_label(store: &Store, peer_id: &str) -> Result<Option<String>, 
     Ok(row.map(|row| row.try_get(0)).transpose()?)
 }
 
-/// The transport a lab punch was about: the protocol filter the server handed out (the lab's
-/// server hands out `ip4/tcp` or `ip4/quic` filters), else the transports the punch used.
+/// The transport of a lab punch: for a SUCCESS, the transport of the direct connection it made
+/// (clients treat the server's filter as a preference and may fall back to another transport);
+/// otherwise the protocol filter the server handed out (the lab's server hands out `ip4/tcp` or
+/// `ip4/quic`), else the transports the punch tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CellTransport {
@@ -64,9 +66,16 @@ impl CellTransport {
         }
     }
 
-    /// From the stored filter (a JSON array of multiaddr protocol codes) and the transport bits
-    /// of `report_facts.transports`.
-    fn classify(protocol_filters: &str, transport_bits: i64) -> CellTransport {
+    /// From the outcome, the stored filter (a JSON array of multiaddr protocol codes) and the
+    /// transport bits of `report_facts.transports`.
+    fn classify(success: bool, protocol_filters: &str, transport_bits: i64) -> CellTransport {
+        if success {
+            match transport_bits {
+                1 => return CellTransport::Tcp,
+                2 => return CellTransport::Quic,
+                _ => {}
+            }
+        }
         // Multiaddr codes: 6 tcp, 460 quic-v1, 273 quic (draft 29).
         let codes: Vec<i64> = serde_json::from_str(protocol_filters).unwrap_or_default();
         let tcp = codes.contains(&6);
@@ -131,11 +140,12 @@ pub async fn nat_cells(store: &Store) -> Result<Vec<NatCell>, ReportError> {
     let mut cells: BTreeMap<Key, (OutcomeCounts, Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for row in &rows {
         let filters: String = row.try_get(2)?;
-        let transport = CellTransport::classify(&filters, row.try_get(3)?);
-        let key = (row.try_get(0)?, row.try_get(1)?, transport);
-        let (outcomes, times, rtts) = cells.entry(key).or_default();
         let outcome: String = row.try_get(4)?;
         let outcome = Outcome::from_stored(&outcome).unwrap_or(Outcome::Unknown);
+        let success = outcome == Outcome::Success;
+        let transport = CellTransport::classify(success, &filters, row.try_get(3)?);
+        let key = (row.try_get(0)?, row.try_get(1)?, transport);
+        let (outcomes, times, rtts) = cells.entry(key).or_default();
         outcomes.add(outcome, 1);
         if outcome == Outcome::Success {
             times.extend(row.try_get::<Option<i64>, _>(5)?);
@@ -172,21 +182,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_filter_decides_the_transport_before_the_addresses() {
-        assert_eq!(CellTransport::classify("[4,6]", 2), CellTransport::Tcp);
-        assert_eq!(CellTransport::classify("[4,460]", 1), CellTransport::Quic);
-        assert_eq!(CellTransport::classify("[4,273]", 0), CellTransport::Quic);
-        assert_eq!(CellTransport::classify("[]", 1), CellTransport::Tcp);
-        assert_eq!(CellTransport::classify("[]", 2), CellTransport::Quic);
-        assert_eq!(CellTransport::classify("[]", 3), CellTransport::Unknown);
-        assert_eq!(
-            CellTransport::classify("[6,460]", 0),
-            CellTransport::Unknown
-        );
-        assert_eq!(
-            CellTransport::classify("not json", 0),
-            CellTransport::Unknown
-        );
+    fn successes_count_for_their_connection_and_the_rest_for_their_filter() {
+        let classify = CellTransport::classify;
+        // A QUIC-filtered punch that fell back to TCP and succeeded is a TCP success.
+        assert_eq!(classify(true, "[4,460]", 1), CellTransport::Tcp);
+        assert_eq!(classify(true, "[4,6]", 2), CellTransport::Quic);
+        assert_eq!(classify(true, "[4,6]", 3), CellTransport::Tcp);
+        assert_eq!(classify(false, "[4,6]", 2), CellTransport::Tcp);
+        assert_eq!(classify(false, "[4,460]", 1), CellTransport::Quic);
+        assert_eq!(classify(false, "[4,273]", 0), CellTransport::Quic);
+        assert_eq!(classify(false, "[]", 1), CellTransport::Tcp);
+        assert_eq!(classify(false, "[]", 2), CellTransport::Quic);
+        assert_eq!(classify(false, "[]", 3), CellTransport::Unknown);
+        assert_eq!(classify(false, "[6,460]", 0), CellTransport::Unknown);
+        assert_eq!(classify(false, "not json", 0), CellTransport::Unknown);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 mod address;
 mod engine;
 mod error;
+pub mod facts;
 mod keys;
 mod model;
 mod peers;

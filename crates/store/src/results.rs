@@ -136,6 +136,11 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     if let Some(info) = &result.network_information {
         insert_network_information(&mut *conn, result_id, info).await?;
     }
+    // The report facts are derived now, in this transaction, so that no report ever has to
+    // derive a backlog first.
+    sqlx::query(&crate::facts::derive_facts_sql(result_id - 1, result_id))
+        .execute(&mut *conn)
+        .await?;
     Ok(result_id)
 }
 

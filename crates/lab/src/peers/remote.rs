@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::futures::StreamExt;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{dcutr, kad, noise, ping, relay, tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder};
 use serde::Serialize;
 
@@ -179,16 +179,32 @@ fn on_event(
                 }
             }
         }
+        SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+            peer,
+            connection,
+            result: Ok(rtt),
+        })) => {
+            if let Some(d) = dial
+                .as_mut()
+                .filter(|d| d.target == peer && d.relayed_connection == Some(connection))
+            {
+                d.relayed_rtt.get_or_insert(rtt);
+            }
+        }
         SwarmEvent::NewExternalAddrCandidate { address } => {
             tracing::debug!(%address, "address candidate")
         }
         SwarmEvent::ConnectionEstablished {
-            peer_id, endpoint, ..
+            peer_id,
+            endpoint,
+            connection_id,
+            ..
         } => {
             tracing::info!(%peer_id, address = %endpoint.get_remote_address(), relayed = endpoint.is_relayed(), "connected");
             if let Some(d) = dial.as_mut().filter(|d| d.target == peer_id) {
                 if endpoint.is_relayed() {
                     d.relayed_at.get_or_insert_with(Instant::now);
+                    d.relayed_connection.get_or_insert(connection_id);
                 } else if d.direct.is_none() {
                     d.direct = Some((Instant::now(), endpoint.get_remote_address().to_string()));
                 }
@@ -219,6 +235,8 @@ struct Dial {
     dialed_at: Option<Instant>,
     observed: Option<String>,
     relayed_at: Option<Instant>,
+    relayed_connection: Option<ConnectionId>,
+    relayed_rtt: Option<Duration>,
     direct: Option<(Instant, String)>,
     dcutr: Vec<String>,
     errors: Vec<String>,
@@ -236,6 +254,8 @@ struct DialOutcome {
     relayed_ms: Option<f64>,
     /// From the relayed connection to the direct one.
     direct_ms: Option<f64>,
+    /// The first ping's RTT over the relayed connection.
+    relayed_rtt_ms: Option<f64>,
     /// The direct connection's remote address.
     direct_address: Option<String>,
     /// DCUtR events seen here.
@@ -260,15 +280,19 @@ impl Dial {
             dialed_at: None,
             observed: None,
             relayed_at: None,
+            relayed_connection: None,
+            relayed_rtt: None,
             direct: None,
             dcutr: Vec::new(),
             errors: Vec::new(),
         })
     }
 
-    /// The outcome, once there is one (a direct connection, or the deadline).
+    /// The outcome, once there is one (a direct connection and the relayed RTT, or the
+    /// deadline).
     fn outcome(&mut self) -> Option<DialOutcome> {
-        if self.direct.is_none() && Instant::now() < self.deadline {
+        let complete = self.direct.is_some() && self.relayed_rtt.is_some();
+        if !complete && Instant::now() < self.deadline {
             return None;
         }
         let ms = |from: Option<Instant>, to: Option<Instant>| {
@@ -284,6 +308,7 @@ impl Dial {
             observed: self.observed.clone(),
             relayed_ms: ms(self.dialed_at, self.relayed_at),
             direct_ms: ms(self.relayed_at, direct_at),
+            relayed_rtt_ms: self.relayed_rtt.map(|rtt| rtt.as_secs_f64() * 1e3),
             direct_address: self.direct.as_ref().map(|d| d.1.clone()),
             dcutr: std::mem::take(&mut self.dcutr),
             errors: std::mem::take(&mut self.errors),

@@ -1,0 +1,238 @@
+//! Time from the relayed connection to the direct one, through real port-restricted NATs, at two
+//! link delays, as a ratio of the relayed RTT: Punchr's client (our DCUtR) against stock
+//! rust-libp2p DCUtR on the dialing side, with stock rust-libp2p remotes in both cases.
+//!
+//! `cargo bench -p punchr-lab --bench time_to_direct` (as root) prints one table. For each delay
+//! it runs two labs built from the `ci` scenario with a port-restricted client router and a
+//! port-restricted remote, TCP only: a Punchr campaign (server, honeypot, clients; the campaign
+//! report gives the medians), then the same topology where a stock dialer
+//! (`punchr-lab remote-peer --dial`) punches the remote through the relay once per fresh
+//! identity. `PUNCHR_BENCH_DELAYS` (one-way delay per link, comma separated; default `5ms,25ms`)
+//! and `PUNCHR_BENCH_PUNCHES` (default 20) change the sizes.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use clap::Parser;
+use common::{options, sys, LAB_BIN};
+use punchr_lab::campaign::{self, start_role, template_context, RunConfig};
+use punchr_lab::cli::{Cli, Command as LabCommand};
+use punchr_lab::collector::Collector;
+use punchr_lab::commands::campaign_scenario;
+use punchr_lab::scenario::{Ready, Role, Scenario};
+use punchr_lab::template::peer_id;
+use punchr_lab::Lab;
+use punchr_report::lab::CellTransport;
+
+fn bin_dir() -> PathBuf {
+    Path::new(LAB_BIN).parent().expect("bin dir").to_owned()
+}
+
+fn build_binaries() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args([
+        "build",
+        "--bins",
+        "-p",
+        "punchr-server",
+        "-p",
+        "punchr-client",
+    ]);
+    command.args(["-p", "punchr-honeypot"]);
+    if bin_dir().ends_with("release") {
+        command.arg("--release");
+    }
+    assert!(command.status().expect("cargo build").success());
+}
+
+fn scenario_args(delay: &str, punches: u64) -> punchr_lab::cli::RunArgs {
+    let punches = punches.to_string();
+    let cli = Cli::try_parse_from([
+        "punchr-lab",
+        "run",
+        "--scenario",
+        "ci",
+        "--client-nats",
+        "port-restricted",
+        "--clients",
+        "2",
+        "--remote-nats",
+        "port-restricted",
+        "--transports",
+        "tcp",
+        "--punches",
+        &punches,
+        "--duration",
+        "300s",
+        "--delay",
+        delay,
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    match cli.command {
+        LabCommand::Run(args) => args,
+        _ => unreachable!("parsed as run"),
+    }
+}
+
+/// Medians of one side: (relayed RTT, time to direct, successes, punches).
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    rtt: Option<Duration>,
+    to_direct: Option<Duration>,
+    successes: u64,
+    punches: u64,
+}
+
+fn punchr_side(scenario: Scenario) -> Side {
+    let mut collector = Collector::new(
+        scenario.campaign.hosts_per_client,
+        scenario.campaign.punches,
+        None,
+    )
+    .expect("collector");
+    let config = RunConfig {
+        scenario,
+        lab: options(),
+        bin_dir: bin_dir(),
+        ready_timeout: Duration::from_secs(30),
+        db: None,
+    };
+    campaign::run(sys(), &config, &mut collector).unwrap_or_else(|e| panic!("{e}"));
+    let cell = collector
+        .cells
+        .iter()
+        .find(|c| c.transport == CellTransport::Tcp)
+        .unwrap_or_else(|| panic!("no TCP punches: {:?}", collector.cells));
+    Side {
+        rtt: cell.median_relayed_rtt,
+        to_direct: cell.median_time_to_direct,
+        successes: cell.outcomes.success,
+        punches: cell.outcomes.total(),
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<Duration> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(Duration::from_secs_f64(
+        values[(values.len() - 1) / 2] / 1e3,
+    ))
+}
+
+fn stock_side(scenario: &Scenario, punches: u64) -> Side {
+    let lab = Lab::build(sys(), scenario, options()).unwrap_or_else(|e| panic!("{e}"));
+    let context = template_context(&lab, bin_dir()).expect("context");
+    for role in [Role::Relay, Role::Bootstrap, Role::Remote] {
+        start_role(&lab, &context, role, Duration::from_secs(30)).expect("start");
+    }
+    lab.wait_ready(
+        "remote-pr",
+        &Ready::Log("ReservationReqAccepted".into()),
+        Duration::from_secs(30),
+    )
+    .expect("remote holds a reservation");
+    let relay = format!(
+        "/ip4/{}/tcp/4001/p2p/{}",
+        lab.plan().peer("relay").expect("relay").ip,
+        peer_id("relay")
+    );
+    let circuit = format!("{relay}/p2p-circuit/p2p/{}", peer_id("remote-pr"));
+    let (mut rtts, mut to_direct) = (Vec::new(), Vec::new());
+    let mut successes = 0;
+    for index in 0..punches {
+        let seed = format!("stock-dialer-{index}");
+        let out = lab
+            .exec(
+                "client-pr",
+                &[
+                    "remote-peer",
+                    "--seed",
+                    &seed,
+                    "--relay",
+                    &relay,
+                    "--dial",
+                    &circuit,
+                    "--dial-timeout",
+                    "15s",
+                ],
+                Duration::from_secs(30),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let value: serde_json::Value =
+            serde_json::from_str(out.lines().last().unwrap_or_default()).expect("dial JSON");
+        if value["result"] == "direct" {
+            successes += 1;
+            to_direct.extend(value["direct_ms"].as_f64());
+        }
+        rtts.extend(value["relayed_rtt_ms"].as_f64());
+    }
+    lab.stop_processes();
+    lab.tear_down();
+    Side {
+        rtt: median(&mut rtts),
+        to_direct: median(&mut to_direct),
+        successes,
+        punches,
+    }
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("–".into(), |d| format!("{:.0}", d.as_secs_f64() * 1e3))
+}
+
+fn ratio(side: &Side) -> String {
+    match (side.to_direct, side.rtt) {
+        (Some(t), Some(rtt)) if !rtt.is_zero() => {
+            format!("{:.2}", t.as_secs_f64() / rtt.as_secs_f64())
+        }
+        _ => "–".into(),
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    build_binaries();
+    let delays = std::env::var("PUNCHR_BENCH_DELAYS").unwrap_or_else(|_| "5ms,25ms".into());
+    let punches: u64 = std::env::var("PUNCHR_BENCH_PUNCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut rows = Vec::new();
+    for delay in delays.split(',') {
+        let scenario = campaign_scenario(&scenario_args(delay, punches)).expect("scenario");
+        eprintln!("delay {delay}: Punchr campaign");
+        let ours = punchr_side(scenario.clone());
+        eprintln!("delay {delay}: stock dialer");
+        let stock = stock_side(&campaign::campaign_env(&scenario), punches);
+        rows.push((delay.to_owned(), ours, stock));
+    }
+    println!(
+        "\nTime to direct connection through port-restricted NATs over TCP (medians; ratio = time to direct / relayed RTT)"
+    );
+    println!("| one-way delay per link | side | successes | relayed RTT (ms) | time to direct (ms) | ratio |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (delay, ours, stock) in &rows {
+        for (name, side) in [
+            ("Punchr client (our DCUtR)", ours),
+            ("stock rust-libp2p DCUtR", stock),
+        ] {
+            println!(
+                "| {delay} | {name} | {}/{} | {} | {} | {} |",
+                side.successes,
+                side.punches,
+                ms(side.rtt),
+                ms(side.to_direct),
+                ratio(side)
+            );
+        }
+    }
+}
