@@ -136,9 +136,23 @@ pub struct ServerConfig {
     /// Largest gRPC request accepted, in bytes.
     #[arg(long, env = "PUNCHR_SERVER_MAX_REQUEST_BYTES", default_value_t = 1 << 20)]
     pub max_request_bytes: usize,
+    /// Requests per second one API key may make, over all its hosts and RPCs (0: no limit).
+    /// A client of 10 hosts makes about two requests per hole punch, a few per second at most.
+    #[arg(long, env = "PUNCHR_SERVER_RATE_LIMIT", default_value_t = 20)]
+    pub rate_limit: u32,
+    /// Requests one API key may make at once above the rate (a client starting its hosts).
+    #[arg(long, env = "PUNCHR_SERVER_RATE_LIMIT_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
 }
 
 impl ServerConfig {
+    /// The per-key request quota, if limited.
+    pub fn rate_quota(&self) -> Option<governor::Quota> {
+        let rate = std::num::NonZeroU32::new(self.rate_limit)?;
+        let burst = std::num::NonZeroU32::new(self.rate_limit_burst).unwrap_or(rate);
+        Some(governor::Quota::per_second(rate).allow_burst(burst))
+    }
+
     /// How GetAddrInfo answers pick their protocol filter.
     pub fn filter_draw(&self) -> FilterDraw {
         if self.no_protocol_filter {

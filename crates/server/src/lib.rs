@@ -161,7 +161,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         config.selection_rules(),
         config.allow_anonymous,
         config.filter_draw(),
-    );
+    )
+    .with_rate_limit(config.rate_quota());
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;

@@ -61,6 +61,7 @@ pub struct Metrics {
     selection_seconds: HistogramFamily<Success>,
     results_stored: Family<OutcomeLabel, Counter>,
     active_clients: Gauge,
+    rate_limited: Counter,
     last_seen: Mutex<HashMap<i64, Instant>>,
 }
 
@@ -82,6 +83,12 @@ impl Metrics {
         );
         let results_stored = Family::<OutcomeLabel, Counter>::default();
         let active_clients = Gauge::default();
+        let rate_limited = Counter::default();
+        registry.register(
+            "punchr_server_rate_limited",
+            "Requests refused because their API key exceeded --rate-limit",
+            rate_limited.clone(),
+        );
         registry.register(
             "grpc_server_handled",
             "gRPC requests completed, by method and status code",
@@ -114,6 +121,7 @@ impl Metrics {
             selection_seconds,
             results_stored,
             active_clients,
+            rate_limited,
             last_seen: Mutex::new(HashMap::new()),
         }
     }
@@ -150,6 +158,11 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Notes a request refused by the per-key rate limit.
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
     }
 
     /// Notes a request by an API key and updates the active client count.

@@ -31,7 +31,11 @@ pub struct PunchrService {
     limits: Limits,
     allow_anonymous: bool,
     filter_draw: FilterDraw,
+    rate_limiter: Option<Arc<KeyRateLimiter>>,
 }
+
+/// Requests per API key id, token bucket per key.
+type KeyRateLimiter = governor::DefaultKeyedRateLimiter<i64>;
 
 impl PunchrService {
     /// A service over `store`.
@@ -49,7 +53,32 @@ impl PunchrService {
             limits: Limits::default(),
             allow_anonymous,
             filter_draw,
+            rate_limiter: None,
         }
+    }
+
+    /// Limits every API key to `quota` (all RPCs of all its hosts together).
+    pub fn with_rate_limit(mut self, quota: Option<governor::Quota>) -> Self {
+        self.rate_limiter = quota.map(|q| Arc::new(governor::RateLimiter::keyed(q)));
+        self
+    }
+
+    /// Refuses the request when its key used up its quota; the client backs off and retries.
+    fn check_rate(&self, key: &ApiKey) -> Result<(), Status> {
+        let Some(limiter) = &self.rate_limiter else {
+            return Ok(());
+        };
+        if limiter.check_key(&key.id).is_err() {
+            self.metrics.rate_limited();
+            return Err(Status::resource_exhausted(
+                "rate limit exceeded for this API key; slow down",
+            ));
+        }
+        // Keys that went quiet are forgotten now and then, so the table stays small.
+        if limiter.len() > 10_000 {
+            limiter.retain_recent();
+        }
+        Ok(())
     }
 
     async fn authenticate(&self, key: &str) -> Result<ApiKey, Status> {
@@ -65,6 +94,7 @@ impl PunchrService {
             .await
             .map_err(storage_status)?
             .ok_or_else(|| Status::unauthenticated("unauthorized"))?;
+        self.check_rate(&key)?;
         self.metrics.client_seen(key.id);
         Ok(key)
     }
@@ -119,6 +149,7 @@ impl PunchrService {
             // A revoked key stays revoked, also for self-registration.
             return Err(Status::unauthenticated("unauthorized"));
         }
+        self.check_rate(&key)?;
         self.metrics.client_seen(key.id);
         Ok(key)
     }

@@ -19,6 +19,7 @@ on_both_engines!(
     without_allow_anonymous_an_unknown_key_cannot_register,
     allow_anonymous_still_requires_a_key,
     allow_anonymous_does_not_open_the_other_rpcs,
+    a_key_over_its_rate_is_refused_and_other_keys_are_not,
 );
 
 /// Calls all three RPCs with `key` (and otherwise valid requests for a fresh host) and asserts
@@ -256,4 +257,40 @@ mod revoked_key_cannot_register_even_with_allow_anonymous {
     async fn postgres() {
         super::revoked_key_cannot_register_even_with_allow_anonymous(TestDb::postgres().await).await
     }
+}
+
+async fn a_key_over_its_rate_is_refused_and_other_keys_are_not(db: TestDb) {
+    let (_server, mut client) = serve(&db, &["--rate-limit", "1", "--rate-limit-burst", "3"]).await;
+    seed_remote(&db.store).await;
+    let (busy, host) = new_client(&db.store, &mut client, "busy").await;
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let code = match ask(&mut client, &busy, &host).await {
+            Ok(_) => Code::Ok,
+            Err(status) => {
+                if status.code() == Code::ResourceExhausted {
+                    assert!(status.message().contains("rate limit"), "{status:?}");
+                }
+                status.code()
+            }
+        };
+        codes.push(code);
+    }
+    // Registering took one of the three; two asks pass the limit (the second finds no remote:
+    // the only one was just handed to this key), the rest are refused (one token comes back per
+    // second, so at most one more may pass on a slow machine).
+    assert!(
+        codes[..2].iter().all(|c| *c != Code::ResourceExhausted),
+        "{codes:?}"
+    );
+    let refused = codes
+        .iter()
+        .filter(|c| **c == Code::ResourceExhausted)
+        .count();
+    assert!(refused >= 3, "{codes:?}");
+    // Another key has its own quota.
+    let (calm, calm_host) = new_client(&db.store, &mut client, "calm").await;
+    ask(&mut client, &calm, &calm_host)
+        .await
+        .expect("another key is not limited by the busy one");
 }

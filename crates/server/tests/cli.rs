@@ -25,7 +25,7 @@ on_both_engines!(
 const BINARY: &str = env!("CARGO_BIN_EXE_punchr-server");
 
 /// Every server flag, each with its environment variable `PUNCHR_SERVER_<FLAG>`.
-const FLAGS: [&str; 17] = [
+const FLAGS: [&str; 19] = [
     "--host",
     "--port",
     "--telemetry-host",
@@ -41,6 +41,8 @@ const FLAGS: [&str; 17] = [
     "--no-protocol-filter",
     "--protocol-filters",
     "--max-request-bytes",
+    "--rate-limit",
+    "--rate-limit-burst",
     "--dashboard-host",
     "--dashboard-port",
 ];

@@ -361,8 +361,16 @@ async fn remotes_are_chosen_at_random(db: TestDb) {
 }
 
 async fn protocol_filter_follows_the_original_choices(db: TestDb) {
-    let (_server, mut client) =
-        serve(&db, &["--repeat-window", "0ms", "--remote-limit", "100000"]).await;
+    // 200 answers in a row for one key: no rate limit.
+    let flags = [
+        "--repeat-window",
+        "0ms",
+        "--remote-limit",
+        "100000",
+        "--rate-limit",
+        "0",
+    ];
+    let (_server, mut client) = serve(&db, &flags).await;
     seed_remote(&db.store).await;
     let (key, host) = new_client(&db.store, &mut client, "alice").await;
     let allowed: HashSet<Vec<i32>> =

@@ -1,0 +1,178 @@
+//! The cross-built clients (`scripts/cross-client`: aarch64, armv7, armv6) run under Debian's
+//! qemu-user-static: `--version`, `--help`, and one real round against a server, a relay and a
+//! NATed-style remote on loopback that ends with a stored result.
+//!
+//! `scripts/test` builds them first and names them in `PUNCHR_TEST_CROSS_CLIENTS`
+//! (`<target>=<path>` pairs, comma separated).
+//!
+//! qemu runs the 32-bit builds on its default ARM CPU, which also executes ARMv7 code: the
+//! armv6 build links Debian's armhf C runtime (ARMv7, Thumb-2), so this test does not prove it
+//! runs on an ARMv6 CPU (`qemu-arm -cpu arm1176` stops it with SIGILL). See the README.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+mod common;
+
+use common::{seed_honeypot_sighting, start_server};
+use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay};
+use punchr_testutil::TestDb;
+use sqlx::Row;
+
+const CROSS_CLIENTS_VAR: &str = "PUNCHR_TEST_CROSS_CLIENTS";
+
+/// A cross-built client and how to run it here.
+struct CrossClient {
+    target: String,
+    binary: PathBuf,
+    qemu: &'static str,
+    sysroot: &'static str,
+}
+
+fn cross_clients() -> Vec<CrossClient> {
+    let list = std::env::var(CROSS_CLIENTS_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{CROSS_CLIENTS_VAR} is not set, so the cross-built clients cannot be tested. Run \
+             the whole suite with `scripts/test`, or build them with `scripts/cross-client \
+             --profile dev` and set {CROSS_CLIENTS_VAR}=<target>=<path>,…"
+        )
+    });
+    list.split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| {
+            let (target, path) = entry
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{CROSS_CLIENTS_VAR}: {entry:?} is not <target>=<path>"));
+            let (qemu, sysroot) = match target {
+                "aarch64-unknown-linux-gnu" => ("qemu-aarch64-static", "/usr/aarch64-linux-gnu"),
+                "armv7-unknown-linux-gnueabihf" | "arm-unknown-linux-gnueabihf" => {
+                    ("qemu-arm-static", "/usr/arm-linux-gnueabihf")
+                }
+                other => panic!("{CROSS_CLIENTS_VAR}: no emulator known for {other}"),
+            };
+            CrossClient {
+                target: target.to_owned(),
+                binary: PathBuf::from(path),
+                qemu,
+                sysroot,
+            }
+        })
+        .collect()
+}
+
+impl CrossClient {
+    fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(self.qemu);
+        command
+            .arg("-L")
+            .arg(self.sysroot)
+            .arg(&self.binary)
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn output(&self, args: &[&str]) -> String {
+        let output = self
+            .command()
+            .args(args)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("{}: running {}: {e}", self.target, self.qemu));
+        assert!(
+            output.status.success(),
+            "{} {args:?}: {:?}\n{}",
+            self.target,
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_built_clients_run_a_round_under_qemu() {
+    let clients = cross_clients();
+    assert_eq!(
+        clients.len(),
+        3,
+        "aarch64, armv7 and armv6 are all expected in {CROSS_CLIENTS_VAR}"
+    );
+    for client in &clients {
+        let version = client.output(&["--version"]).await;
+        assert!(
+            version.starts_with("punchr-client "),
+            "{}: {version}",
+            client.target
+        );
+        let help = client.output(&["--help"]).await;
+        assert!(
+            help.contains("--server-host") && help.contains("PUNCHR_CLIENT_"),
+            "{}: {help}",
+            client.target
+        );
+        one_round(client).await;
+    }
+}
+
+/// One real round: register, get the remote, punch through the relay, report; the server stores
+/// the result with the emulated client's host as the client.
+async fn one_round(client: &CrossClient) {
+    let db = TestDb::sqlite().await;
+    let server = start_server(&db.location, 0, &[]).await;
+    let (_, key) = db.store.create_api_key("raspberry").await.unwrap();
+    let relay = spawn_relay().await;
+    let remote = spawn_nated_remote(&relay).await;
+    seed_honeypot_sighting(&db.store, &remote).await;
+    let outbox = tempfile::tempdir().unwrap();
+    let port = server.grpc_addr().port().to_string();
+    let seed = format!("cross-{}", client.target);
+    let output = tokio::time::timeout(
+        Duration::from_secs(180),
+        client
+            .command()
+            .args(["--server-host", "127.0.0.1", "--server-port", &port])
+            .args(["--host-count", "1", "--seed", &seed, "--rounds", "1"])
+            .args(["--assume-public", "--listen", "127.0.0.1"])
+            .args(["--telemetry-port", "0", "--outbox"])
+            .arg(outbox.path())
+            .env("API_KEY", key.expose())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{}: one round took over 3 minutes", client.target))
+    .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{}: {:?}\n{log}",
+        client.target,
+        output.status
+    );
+    let host = punchr_keyfile::from_seed(seed.as_bytes(), 0)
+        .public()
+        .to_peer_id()
+        .to_string();
+    let row = sqlx::query(
+        "SELECT r.outcome, p.peer_id FROM hole_punch_results r \
+         JOIN peers c ON c.id = r.client_peer_id JOIN peers p ON p.id = r.remote_peer_id \
+         WHERE c.peer_id = $1",
+    )
+    .bind(&host)
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("{}: no stored result ({e})\n{log}", client.target));
+    let outcome: String = row.get(0);
+    let remote_id: String = row.get(1);
+    assert_eq!(remote_id, remote.peer_id.to_string(), "{}", client.target);
+    assert_eq!(outcome, "SUCCESS", "{}: {log}", client.target);
+    println!("{}: one round stored, outcome {outcome}", client.target);
+}
