@@ -12,13 +12,15 @@ use crate::error::{LabError, Result};
 use crate::lab::{Lab, LabOptions};
 use crate::nat::NatType;
 use crate::netns::Sys;
+use crate::postgres;
 use crate::process::{Ended, Spec};
 use crate::scenario::{Role, Scenario};
 use crate::template::{self, Context, Own};
 use crate::theory::{self, Transport};
 
 /// The order in which roles are started.
-pub const START_ORDER: [Role; 6] = [
+pub const START_ORDER: [Role; 7] = [
+    Role::Database,
     Role::Relay,
     Role::Bootstrap,
     Role::Honeypot,
@@ -179,6 +181,7 @@ pub fn template_context(lab: &Lab, bin_dir: PathBuf) -> Result<Context> {
         order: plan.peers.iter().map(|p| p.name.clone()).collect(),
         key_files,
         db: default_db(lab).display().to_string(),
+        local_db: None,
     })
 }
 
@@ -328,6 +331,10 @@ pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report
     if let Some(db) = &config.db {
         context.db = db.clone();
     }
+    if let Some(urls) = postgres::urls(&lab) {
+        context.db = urls.in_lab;
+        context.local_db = Some(urls.from_host);
+    }
     for role in START_ORDER {
         if role == Role::Client
             && lab
@@ -402,6 +409,7 @@ mod tests {
                     .map(|p| (p.name.clone(), PathBuf::from("/k")))
                     .collect(),
                 db: "/run/punchr.sqlite".into(),
+                local_db: None,
             };
             for (index, peer) in plan.peers.iter().enumerate() {
                 let own = Own {

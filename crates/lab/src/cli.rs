@@ -137,8 +137,8 @@ pub struct RunArgs {
     /// Transports the server asks clients to punch with, drawn per punch: tcp, quic, or both.
     #[arg(long, env = "PUNCHR_LAB_TRANSPORTS", value_delimiter = ',', value_parser = parse_transport)]
     pub transports: Option<Vec<Transport>>,
-    /// The campaign database: a PostgreSQL URL reachable from the lab's WAN namespace (default:
-    /// a SQLite file in the run directory).
+    /// The campaign database: `postgres` for a PostgreSQL server the lab runs on its WAN, or a
+    /// URL reachable from the lab's WAN namespace (default: a SQLite file in the run directory).
     #[arg(long, env = "PUNCHR_LAB_DB")]
     pub db: Option<String>,
     /// Where to write the HTML report (default: report.html in the run directory).

@@ -96,9 +96,10 @@ impl Hooks for Collector {
         let labels = self.labels(lab);
         let store = self.runtime.block_on(async {
             // The server created the database and applied the migrations before it listened.
-            let store = Store::open(&context.db)
+            let db = context.local_db.as_deref().unwrap_or(&context.db);
+            let store = Store::open(db)
                 .await
-                .map_err(|e| LabError::Collect(format!("opening {}: {e}", context.db)))?;
+                .map_err(|e| LabError::Collect(format!("opening {db}: {e}")))?;
             for (peer_id, nat, note) in &labels {
                 punchr_report::lab::label_peer(&store, peer_id, nat, Some(note))
                     .await

@@ -36,7 +36,8 @@ pub fn execute(cli: Cli) -> Result<()> {
                 lab,
                 bin_dir,
                 ready_timeout: args.ready_timeout,
-                db: args.db.clone(),
+                // `postgres` is the lab's own server (see `postgres`); anything else a URL.
+                db: args.db.clone().filter(|db| db != "postgres"),
             };
             let report = campaign::run(sys, &config, &mut collector)?;
             if args.json {
@@ -193,6 +194,9 @@ pub fn campaign_scenario(args: &RunArgs) -> Result<Scenario> {
         campaign.hosts_per_client = hosts;
     }
     campaign.check()?;
+    if args.db.as_deref() == Some("postgres") {
+        crate::postgres::add_to(&mut scenario)?;
+    }
     Ok(scenario)
 }
 

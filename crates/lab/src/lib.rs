@@ -36,6 +36,7 @@ pub mod nat;
 pub mod netns;
 pub mod peers;
 pub mod population;
+pub mod postgres;
 pub mod preflight;
 pub mod probe;
 pub mod process;

@@ -149,6 +149,8 @@ pub struct Router {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// The campaign's PostgreSQL server (`run --db postgres`).
+    Database,
     /// A circuit relay v2 server.
     Relay,
     /// A Kademlia DHT server the others bootstrap from.
@@ -169,6 +171,7 @@ impl Role {
     /// The role's name as written in scenarios.
     pub fn as_str(&self) -> &'static str {
         match self {
+            Role::Database => "database",
             Role::Relay => "relay",
             Role::Bootstrap => "bootstrap",
             Role::Honeypot => "honeypot",

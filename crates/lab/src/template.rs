@@ -44,6 +44,9 @@ pub struct Context {
     pub key_files: BTreeMap<String, PathBuf>,
     /// The campaign database the server and honeypot share (a SQLite path or a URL).
     pub db: String,
+    /// The same database as reached from outside the lab's namespaces, when that differs (the
+    /// lab's own PostgreSQL server: its Unix socket in the run directory).
+    pub local_db: Option<String>,
 }
 
 /// The identity seed of a peer: stable across runs, so peer IDs are too.
@@ -226,6 +229,7 @@ mod tests {
             order: vec!["relay".into(), "boot1".into(), "boot2".into()],
             key_files: BTreeMap::new(),
             db: "/tmp/run/punchr.sqlite".into(),
+            local_db: None,
         }
     }
 

@@ -3,7 +3,8 @@
 //! port-restricted ↔ port-restricted over TCP succeeds; symmetric ↔ symmetric never does; a
 //! client whose router drops UDP never succeeds over QUIC. Each campaign is configured with the
 //! same flags a user passes to `punchr-lab run`; peers find each other only through the
-//! honeypot, as in the field.
+//! honeypot, as in the field. One campaign stores into a PostgreSQL server inside the lab, the
+//! others into SQLite.
 
 mod common;
 
@@ -69,7 +70,7 @@ fn campaign(args: &[&str]) -> Vec<Cell> {
         lab: options(),
         bin_dir: bin_dir(),
         ready_timeout: args.ready_timeout,
-        db: None,
+        db: args.db.clone().filter(|db| db != "postgres"),
     };
     let report = campaign::run(sys(), &config, &mut collector).unwrap_or_else(|e| panic!("{e}"));
     println!("{report}");
@@ -90,9 +91,12 @@ fn cells_of<'a>(cells: &'a [Cell], client: &str, remote: Option<&str>) -> Vec<&'
         .collect()
 }
 
+/// On the lab's own PostgreSQL server (`--db postgres`); the other campaigns use SQLite.
 #[test]
 fn port_restricted_pairs_punch_over_tcp() {
     let cells = campaign(&[
+        "--db",
+        "postgres",
         "--scenario",
         "ci",
         "--client-nats",
