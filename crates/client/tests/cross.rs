@@ -5,9 +5,9 @@
 //! `scripts/test` builds them first and names them in `PUNCHR_TEST_CROSS_CLIENTS`
 //! (`<target>=<path>` pairs, comma separated).
 //!
-//! qemu runs the 32-bit builds on its default ARM CPU, which also executes ARMv7 code: the
-//! armv6 build links Debian's armhf C runtime (ARMv7, Thumb-2), so this test does not prove it
-//! runs on an ARMv6 CPU (`qemu-arm -cpu arm1176` stops it with SIGILL). See the README.
+//! The ARMv6 build must not contain ARMv7 code: its ELF attributes must say ARMv6 and Thumb-1
+//! (zig links it against a glibc built for ARMv6). It runs here on qemu's default ARM CPU with
+//! Debian's armhf libraries (ARMv7), since Debian has no ARMv6 hard-float glibc to run it with.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -99,6 +99,9 @@ async fn cross_built_clients_run_a_round_under_qemu() {
         "aarch64, armv7 and armv6 are all expected in {CROSS_CLIENTS_VAR}"
     );
     for client in &clients {
+        if client.target == "arm-unknown-linux-gnueabihf" {
+            assert_armv6(&client.binary);
+        }
         let version = client.output(&["--version"]).await;
         assert!(
             version.starts_with("punchr-client "),
@@ -113,6 +116,27 @@ async fn cross_built_clients_run_a_round_under_qemu() {
         );
         one_round(client).await;
     }
+}
+
+/// The binary's ELF attributes: built for ARMv6 with Thumb-1 at most (a Pi Zero or Pi 1 cannot
+/// run ARMv7 or Thumb-2 code).
+fn assert_armv6(binary: &std::path::Path) {
+    let output = std::process::Command::new("readelf")
+        .arg("-A")
+        .arg(binary)
+        .output()
+        .expect("run readelf");
+    let attributes = String::from_utf8_lossy(&output.stdout);
+    let value = |tag: &str| {
+        attributes
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(tag))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {tag} in:\n{attributes}"))
+            .to_owned()
+    };
+    assert_eq!(value("Tag_CPU_arch:"), "v6", "{attributes}");
+    assert_eq!(value("Tag_THUMB_ISA_use:"), "Thumb-1", "{attributes}");
 }
 
 /// One real round: register, get the remote, punch through the relay, report; the server stores
