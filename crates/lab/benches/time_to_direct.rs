@@ -13,42 +13,17 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{options, sys, LAB_BIN};
+use common::{bin_dir, build_punchr_binaries, options, stock_dial, sys};
 use punchr_lab::campaign::{self, start_role, template_context, RunConfig};
 use punchr_lab::cli::{Cli, Command as LabCommand};
 use punchr_lab::collector::Collector;
 use punchr_lab::commands::campaign_scenario;
 use punchr_lab::scenario::{Ready, Role, Scenario};
-use punchr_lab::template::peer_id;
 use punchr_lab::Lab;
 use punchr_report::lab::CellTransport;
-
-fn bin_dir() -> PathBuf {
-    Path::new(LAB_BIN).parent().expect("bin dir").to_owned()
-}
-
-fn build_binaries() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.args([
-        "build",
-        "--bins",
-        "-p",
-        "punchr-server",
-        "-p",
-        "punchr-client",
-    ]);
-    command.args(["-p", "punchr-honeypot"]);
-    if bin_dir().ends_with("release") {
-        command.arg("--release");
-    }
-    assert!(command.status().expect("cargo build").success());
-}
 
 fn scenario_args(delay: &str, punches: u64) -> punchr_lab::cli::RunArgs {
     let punches = punches.to_string();
@@ -138,35 +113,15 @@ fn stock_side(scenario: &Scenario, punches: u64) -> Side {
         Duration::from_secs(30),
     )
     .expect("remote holds a reservation");
-    let relay = format!(
-        "/ip4/{}/tcp/4001/p2p/{}",
-        lab.plan().peer("relay").expect("relay").ip,
-        peer_id("relay")
-    );
-    let circuit = format!("{relay}/p2p-circuit/p2p/{}", peer_id("remote-pr"));
     let (mut rtts, mut to_direct) = (Vec::new(), Vec::new());
     let mut successes = 0;
     for index in 0..punches {
-        let seed = format!("stock-dialer-{index}");
-        let out = lab
-            .exec(
-                "client-pr",
-                &[
-                    "remote-peer",
-                    "--seed",
-                    &seed,
-                    "--relay",
-                    &relay,
-                    "--dial",
-                    &circuit,
-                    "--dial-timeout",
-                    "15s",
-                ],
-                Duration::from_secs(30),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        let value: serde_json::Value =
-            serde_json::from_str(out.lines().last().unwrap_or_default()).expect("dial JSON");
+        let value = stock_dial(
+            &lab,
+            "client-pr",
+            "remote-pr",
+            &format!("stock-dialer-{index}"),
+        );
         if value["result"] == "direct" {
             successes += 1;
             to_direct.extend(value["direct_ms"].as_f64());
@@ -200,7 +155,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    build_binaries();
+    build_punchr_binaries();
     let delays = std::env::var("PUNCHR_BENCH_DELAYS").unwrap_or_else(|_| "5ms,25ms".into());
     let punches: u64 = std::env::var("PUNCHR_BENCH_PUNCHES")
         .ok()

@@ -8,12 +8,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Once;
-
 use clap::Parser;
-use common::{leftover_namespaces, options, sys, LAB_BIN};
+use common::{bin_dir, build_punchr_binaries, leftover_namespaces, options, sys};
 use punchr_lab::campaign::{self, RunConfig};
 use punchr_lab::cli::{Cli, Command as LabCommand};
 use punchr_lab::collector::Collector;
@@ -21,38 +17,9 @@ use punchr_lab::commands::campaign_scenario;
 use punchr_lab::measured::{Cell, Verdict};
 use punchr_report::lab::CellTransport;
 
-/// The directory holding `punchr-lab` and, once built, the binaries it runs.
-fn bin_dir() -> PathBuf {
-    Path::new(LAB_BIN).parent().expect("bin dir").to_owned()
-}
-
-/// Builds the Punchr binaries the campaign runs, in the profile of this test's `punchr-lab`
-/// (a no-op when `cargo test --workspace` built them already).
-fn build_binaries() {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command.args([
-            "build",
-            "--bins",
-            "-p",
-            "punchr-server",
-            "-p",
-            "punchr-client",
-        ]);
-        command.args(["-p", "punchr-honeypot"]);
-        if bin_dir().ends_with("release") {
-            command.arg("--release");
-        }
-        let status = command.status().expect("run cargo build");
-        assert!(status.success(), "building the Punchr binaries failed");
-    });
-}
-
 /// Runs `punchr-lab run ARGS` in-process and returns the measured cells.
 fn campaign(args: &[&str]) -> Vec<Cell> {
-    build_binaries();
+    build_punchr_binaries();
     let cli = Cli::try_parse_from(["punchr-lab", "run"].iter().chain(args))
         .unwrap_or_else(|e| panic!("{e}"));
     let LabCommand::Run(args) = cli.command else {

@@ -13,28 +13,7 @@ use punchr_lab::template::peer_id;
 use serde_json::Value;
 
 fn punch(lab: &common::TestLab, target: &str) -> Value {
-    let relay = format!("/ip4/{}/tcp/4001/p2p/{}", lab.ip("relay"), peer_id("relay"));
-    let circuit = format!("{relay}/p2p-circuit/p2p/{}", peer_id(target));
-    let seed = format!("dialer-{target}");
-    let out = lab
-        .exec(
-            "dialer",
-            &[
-                "remote-peer",
-                "--seed",
-                &seed,
-                "--relay",
-                &relay,
-                "--dial",
-                &circuit,
-                "--dial-timeout",
-                "12s",
-            ],
-            Duration::from_secs(30),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    serde_json::from_str(out.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {out}"))
+    common::stock_dial(lab, "dialer", target, &format!("dialer-{target}"))
 }
 
 #[test]

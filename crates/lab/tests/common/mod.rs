@@ -178,3 +178,62 @@ pub fn ip_of(addr: &str) -> Ipv4Addr {
         .and_then(|p| p.parse().ok())
         .expect("ip:port")
 }
+
+/// The directory holding `punchr-lab` and the other Punchr binaries the lab runs.
+pub fn bin_dir() -> PathBuf {
+    Path::new(LAB_BIN).parent().expect("bin dir").to_owned()
+}
+
+/// Builds the Punchr binaries a campaign runs, in the profile of this `punchr-lab` (a no-op when
+/// `cargo test --workspace` built them already).
+pub fn build_punchr_binaries() {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = std::process::Command::new(cargo);
+        command.args([
+            "build",
+            "--bins",
+            "-p",
+            "punchr-server",
+            "-p",
+            "punchr-client",
+        ]);
+        command.args(["-p", "punchr-honeypot"]);
+        if bin_dir().ends_with("release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
+        assert!(status.success(), "building the Punchr binaries failed");
+    });
+}
+
+/// Dials `target` through the relay from the namespace of `from` with stock rust-libp2p DCUtR
+/// (`punchr-lab remote-peer --dial`) as identity `seed`; returns what the dialer printed.
+pub fn stock_dial(lab: &Lab, from: &str, target: &str, seed: &str) -> Value {
+    let relay_ip = lab.plan().peer("relay").expect("a relay").ip;
+    let relay = format!(
+        "/ip4/{relay_ip}/tcp/4001/p2p/{}",
+        punchr_lab::template::peer_id("relay")
+    );
+    let circuit = format!(
+        "{relay}/p2p-circuit/p2p/{}",
+        punchr_lab::template::peer_id(target)
+    );
+    let args = [
+        "remote-peer",
+        "--seed",
+        seed,
+        "--relay",
+        &relay,
+        "--dial",
+        &circuit,
+        "--dial-timeout",
+        "15s",
+    ];
+    let out = lab
+        .exec(from, &args, std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {out}"))
+}
