@@ -143,17 +143,20 @@ fn udp_blocked_clients_never_punch_over_quic() {
         "--duration",
         "150s",
     ]);
-    let quic: Vec<&Cell> = cells_of(&cells, "udp-blocked", None)
-        .into_iter()
-        .filter(|c| c.transport == CellTransport::Quic)
-        .collect();
-    let punches: u64 = quic.iter().map(|c| c.outcomes.total()).sum();
-    assert!(punches >= 4, "only {punches} QUIC punches: {cells:?}");
-    for cell in quic {
-        assert_eq!(
-            cell.outcomes.success, 0,
-            "QUIC through a UDP-blocking router: {cell:?}"
-        );
+    // Every punch was asked for over QUIC. A client may fall back to TCP when QUIC cannot work
+    // (the server's filter is a preference), and then a punch may succeed over TCP; what must
+    // never happen is a direct QUIC connection. Successes count for the transport of their
+    // direct connection, so the QUIC cells must hold no success.
+    let udp_blocked = cells_of(&cells, "udp-blocked", None);
+    let punches: u64 = udp_blocked.iter().map(|c| c.outcomes.total()).sum();
+    assert!(punches >= 4, "only {punches} punches: {cells:?}");
+    for cell in udp_blocked {
+        if cell.transport == CellTransport::Quic {
+            assert_eq!(
+                cell.outcomes.success, 0,
+                "a direct QUIC connection through a UDP-blocking router: {cell:?}"
+            );
+        }
         assert_ne!(cell.verdict, Verdict::Disagrees, "{cell:?}");
     }
 }
