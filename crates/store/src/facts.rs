@@ -1,7 +1,9 @@
 //! `report_facts`: one narrow row per result with what the reports aggregate (migration
-//! `0004_report.sql`). The write path derives a result's facts in the transaction that stores it,
-//! so reports never wait for a backfill; `punchr-report` derives the facts of results stored any
-//! other way (bulk imports, databases from before the table existed) with the same SQL.
+//! `0004_report.sql`). The write path computes a result's facts from what it writes and stores
+//! them in the same transaction (`Facts`), so reports never wait for a backfill;
+//! `punchr-report` derives the facts of results stored any other way (bulk imports, databases
+//! from before the table existed) in SQL ([`derive_facts_sql`]). `tests/facts.rs` checks that
+//! both give the same rows.
 
 /// SQL for the bit set of transports over the addresses `m` of a group.
 const TRANSPORT_MASK: &str = "MAX(CASE WHEN m.transport = 'tcp' THEN 1 ELSE 0 END) \
@@ -56,4 +58,81 @@ pub fn derive_facts_sql(low: i64, high: i64) -> String {
         t_range = range("t.result_id"),
         r_range = range("r.id"),
     )
+}
+
+/// The facts of one result, computed from what is being written (the same rules as
+/// [`derive_facts_sql`], which `tests/facts.rs` holds the two to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Facts {
+    pub(crate) transports: i64,
+    pub(crate) ip_versions: i64,
+    pub(crate) attempts: i64,
+    pub(crate) successful_attempt: Option<i64>,
+    pub(crate) time_to_direct_ns: Option<i64>,
+}
+
+/// Transport bit of an address's first hop, as `TRANSPORT_MASK`.
+fn transport_bit(transport: Option<&str>) -> i64 {
+    match transport {
+        Some("tcp") => 1,
+        Some("quic" | "quic-v1") => 2,
+        Some("webtransport") => 4,
+        Some("webrtc-direct") => 8,
+        Some("ws" | "wss") => 16,
+        _ => 32,
+    }
+}
+
+/// IP version bit of an address, as `IP_MASK`.
+fn ip_bit(ip: Option<std::net::IpAddr>) -> i64 {
+    match ip {
+        Some(std::net::IpAddr::V4(_)) => 1,
+        Some(std::net::IpAddr::V6(_)) => 2,
+        None => 4,
+    }
+}
+
+impl Facts {
+    /// The facts of `result`: a SUCCESS by the direct connections it left open (FINAL), any
+    /// other outcome by the direct addresses its attempts tried.
+    pub(crate) fn of(result: &crate::NewHolePunchResult) -> Facts {
+        let success = result.outcome == crate::Outcome::Success;
+        let addresses: Vec<&multiaddr::Multiaddr> = if success {
+            result.open_addresses.iter().collect()
+        } else {
+            result
+                .attempts
+                .iter()
+                .flat_map(|a| a.addresses.iter())
+                .collect()
+        };
+        let (mut transports, mut ip_versions) = (0, 0);
+        for facts in addresses
+            .into_iter()
+            .map(crate::AddressFacts::of)
+            .filter(|f| !f.is_relay)
+        {
+            transports |= transport_bit(facts.transport);
+            ip_versions |= ip_bit(facts.ip);
+        }
+        let successful = || {
+            result.attempts.iter().enumerate().filter(|(_, a)| {
+                matches!(
+                    a.outcome,
+                    crate::AttemptOutcome::Success | crate::AttemptOutcome::DirectDial
+                )
+            })
+        };
+        let first_success = successful().map(|(i, _)| i as i64 + 1).min();
+        let first_direct_at = successful().map(|(_, a)| a.ended_at).min();
+        Facts {
+            transports,
+            ip_versions,
+            attempts: result.attempts.len() as i64,
+            successful_attempt: first_success.filter(|_| success),
+            time_to_direct_ns: first_direct_at
+                .filter(|_| success)
+                .map(|at| at - result.connect_ended_at),
+        }
+    }
 }

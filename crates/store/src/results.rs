@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::facts::Facts;
 use crate::peers::{upsert_multi_addresses, upsert_peer};
 use crate::sql::{flag, optional_flag};
 use crate::{
@@ -85,6 +86,7 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     let listen_set_id =
         upsert_listen_set(&mut *conn, &result.listen_addresses, &address_ids).await?;
     let protocol_filters = serde_json::to_string(&result.protocol_filters).expect("ints serialise");
+    let created_at = now_unix_nanos();
     let row = sqlx::query(
         "INSERT INTO hole_punch_results (api_key_id, client_peer_id, remote_peer_id, listen_address_set_id, \
            connect_started_at, connect_ended_at, ended_at, has_direct_conns, outcome, error, protocol_filters, created_at, \
@@ -102,7 +104,7 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     .bind(result.outcome.as_str())
     .bind(result.error.as_deref())
     .bind(protocol_filters)
-    .bind(now_unix_nanos())
+    .bind(created_at)
     .bind(result.report_id.clone())
     .fetch_one(&mut *conn)
     .await?;
@@ -136,11 +138,27 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     if let Some(info) = &result.network_information {
         insert_network_information(&mut *conn, result_id, info).await?;
     }
-    // The report facts are derived now, in this transaction, so that no report ever has to
-    // derive a backlog first.
-    sqlx::query(&crate::facts::derive_facts_sql(result_id - 1, result_id))
-        .execute(&mut *conn)
-        .await?;
+    // The report facts are written now, in this transaction, so that no report ever has to
+    // derive a backlog first; computed here from what is being written, which costs one INSERT.
+    let facts = Facts::of(result);
+    sqlx::query(
+        "INSERT INTO report_facts (result_id, created_at, api_key_id, client_peer_id, remote_peer_id, \
+           outcome, transports, ip_versions, attempts, successful_attempt, time_to_direct_ns) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(result_id)
+    .bind(created_at)
+    .bind(result.api_key_id)
+    .bind(client_id)
+    .bind(remote_id)
+    .bind(result.outcome.as_str())
+    .bind(facts.transports)
+    .bind(facts.ip_versions)
+    .bind(facts.attempts)
+    .bind(facts.successful_attempt)
+    .bind(facts.time_to_direct_ns)
+    .execute(&mut *conn)
+    .await?;
     Ok(result_id)
 }
 
