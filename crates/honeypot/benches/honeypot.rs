@@ -16,13 +16,14 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use punchr_honeypot::sim::SimNode;
+use punchr_testutil::free_port;
 
 struct WalkRow {
     nodes: usize,
@@ -89,14 +90,6 @@ fn open_files() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Resident memory (VmRSS) of a process in KiB.

@@ -4,20 +4,12 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use punchr_testutil::TestDb;
+use punchr_testutil::{free_port, TestDb};
 use support::{http_get, within};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn every_flag_has_an_environment_variable() {

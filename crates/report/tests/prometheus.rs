@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use punchr_proto::punchr_service_client::PunchrServiceClient;
 use punchr_proto::RegisterRequest;
-use punchr_testutil::TestDb;
+use punchr_testutil::{free_port, TestDb};
 use serde_json::Value;
 
 const SCRAPE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/prometheus/prometheus.yml");
@@ -86,14 +85,6 @@ fn every_promql_expression_of_the_dashboards_parses() {
     let mut promtool = tool("promtool");
     promtool.args(["check", "rules"]).arg(&file);
     check(promtool);
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn query(prometheus: u16, promql: &str) -> Option<Value> {

@@ -4,14 +4,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::*;
 use punchr_store::ApiKeySecret;
 use punchr_testutil::fixtures::peer_id;
-use punchr_testutil::{on_both_engines, TestDb};
+use punchr_testutil::{free_port, on_both_engines, TestDb};
 use tokio::process::Command;
 
 on_both_engines!(
@@ -322,14 +322,6 @@ async fn malformed_flags_are_refused_with_a_reason() {
 // ---------------------------------------------------------------------------------------------
 // serving
 // ---------------------------------------------------------------------------------------------
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// Whether `GET /healthz` answers 200.
 fn healthy(addr: SocketAddr) -> bool {

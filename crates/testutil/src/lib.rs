@@ -16,6 +16,14 @@ use tempfile::TempDir;
 /// The environment variable holding the admin URL of the test PostgreSQL server.
 pub const POSTGRES_URL_VAR: &str = "PUNCHR_TEST_POSTGRES_URL";
 
+/// A loopback TCP port that was free a moment ago, for a process a test starts with a fixed port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A migrated, empty database for one test. Dropping it deletes a SQLite file; PostgreSQL test
 /// databases live until the scratch server is stopped.
 #[derive(Debug)]
