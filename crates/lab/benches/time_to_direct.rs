@@ -20,7 +20,7 @@ use common::{bin_dir, build_punchr_binaries, options, stock_dial, sys};
 use punchr_lab::campaign::{self, start_role, template_context, RunConfig};
 use punchr_lab::cli::{Cli, Command as LabCommand};
 use punchr_lab::collector::Collector;
-use punchr_lab::commands::campaign_scenario;
+use punchr_lab::commands::run_config;
 use punchr_lab::scenario::{Ready, Role, Scenario};
 use punchr_lab::Lab;
 use punchr_report::lab::CellTransport;
@@ -63,21 +63,10 @@ struct Side {
     punches: u64,
 }
 
-fn punchr_side(scenario: Scenario) -> Side {
-    let mut collector = Collector::new(
-        scenario.campaign.hosts_per_client,
-        scenario.campaign.punches,
-        None,
-    )
-    .expect("collector");
-    let config = RunConfig {
-        scenario,
-        lab: options(),
-        bin_dir: bin_dir(),
-        ready_timeout: Duration::from_secs(30),
-        db: None,
-    };
-    campaign::run(sys(), &config, &mut collector).unwrap_or_else(|e| panic!("{e}"));
+fn punchr_side(config: &RunConfig) -> Side {
+    let mut collector =
+        Collector::for_campaign(&config.scenario.campaign, None).expect("collector");
+    campaign::run(sys(), config, &mut collector).unwrap_or_else(|e| panic!("{e}"));
     let cell = collector
         .cells
         .iter()
@@ -163,11 +152,12 @@ fn main() {
         .unwrap_or(20);
     let mut rows = Vec::new();
     for delay in delays.split(',') {
-        let scenario = campaign_scenario(&scenario_args(delay, punches)).expect("scenario");
+        let config =
+            run_config(&scenario_args(delay, punches), options(), bin_dir()).expect("config");
         eprintln!("delay {delay}: Punchr campaign");
-        let ours = punchr_side(scenario.clone());
+        let ours = punchr_side(&config);
         eprintln!("delay {delay}: stock dialer");
-        let stock = stock_side(&campaign::campaign_env(&scenario), punches);
+        let stock = stock_side(&campaign::campaign_env(&config.scenario), punches);
         rows.push((delay.to_owned(), ours, stock));
     }
     println!(

@@ -14,7 +14,7 @@ use crate::campaign::Hooks;
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
 use crate::measured::{self, Cell};
-use crate::scenario::Role;
+use crate::scenario::{Campaign, Role};
 use crate::template::{self, Context};
 
 /// Labels, progress and results of a Punchr campaign.
@@ -49,6 +49,11 @@ impl Collector {
             cells: Vec::new(),
             html_written: None,
         })
+    }
+
+    /// A collector for `campaign`'s clients and punch count.
+    pub fn for_campaign(campaign: &Campaign, html: Option<PathBuf>) -> Result<Self> {
+        Self::new(campaign.hosts_per_client, campaign.punches, html)
     }
 
     fn store(&self) -> Result<&Store> {

@@ -23,22 +23,11 @@ use crate::topology::Plan;
 pub fn execute(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => {
-            let scenario = campaign_scenario(&args)?;
-            let sys = prepare(&scenario)?;
             let (lab, bin_dir) = options(&args.dirs)?;
-            let mut collector = Collector::new(
-                scenario.campaign.hosts_per_client,
-                scenario.campaign.punches,
-                args.html.clone(),
-            )?;
-            let config = RunConfig {
-                scenario,
-                lab,
-                bin_dir,
-                ready_timeout: args.ready_timeout,
-                // `postgres` is the lab's own server (see `postgres`); anything else a URL.
-                db: args.db.clone().filter(|db| db != "postgres"),
-            };
+            let config = run_config(&args, lab, bin_dir)?;
+            let sys = prepare(&config.scenario)?;
+            let mut collector =
+                Collector::for_campaign(&config.scenario.campaign, args.html.clone())?;
             let report = campaign::run(sys, &config, &mut collector)?;
             if args.json {
                 let json = serde_json::json!({
@@ -162,6 +151,18 @@ impl LinkArgs {
             loss: None,
         }
     }
+}
+
+/// Everything `run` needs from its flags: the scenario with every campaign flag applied, and the
+/// database (`--db postgres` is the lab's own server, added to the scenario; anything else a URL).
+pub fn run_config(args: &RunArgs, lab: LabOptions, bin_dir: PathBuf) -> Result<RunConfig> {
+    Ok(RunConfig {
+        scenario: campaign_scenario(args)?,
+        lab,
+        bin_dir,
+        ready_timeout: args.ready_timeout,
+        db: args.db.clone().filter(|db| db != "postgres"),
+    })
 }
 
 /// The scenario of `run` with every campaign flag applied.

@@ -10,10 +10,10 @@ mod common;
 
 use clap::Parser;
 use common::{bin_dir, build_punchr_binaries, leftover_namespaces, options, sys};
-use punchr_lab::campaign::{self, RunConfig};
+use punchr_lab::campaign;
 use punchr_lab::cli::{Cli, Command as LabCommand};
 use punchr_lab::collector::Collector;
-use punchr_lab::commands::campaign_scenario;
+use punchr_lab::commands::run_config;
 use punchr_lab::measured::{Cell, Verdict};
 use punchr_report::lab::CellTransport;
 
@@ -25,20 +25,9 @@ fn campaign(args: &[&str]) -> Vec<Cell> {
     let LabCommand::Run(args) = cli.command else {
         unreachable!("parsed as run")
     };
-    let scenario = campaign_scenario(&args).unwrap_or_else(|e| panic!("{e}"));
-    let mut collector = Collector::new(
-        scenario.campaign.hosts_per_client,
-        scenario.campaign.punches,
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let config = RunConfig {
-        scenario,
-        lab: options(),
-        bin_dir: bin_dir(),
-        ready_timeout: args.ready_timeout,
-        db: args.db.clone().filter(|db| db != "postgres"),
-    };
+    let config = run_config(&args, options(), bin_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let mut collector =
+        Collector::for_campaign(&config.scenario.campaign, None).unwrap_or_else(|e| panic!("{e}"));
     let report = campaign::run(sys(), &config, &mut collector).unwrap_or_else(|e| panic!("{e}"));
     println!("{report}");
     assert!(

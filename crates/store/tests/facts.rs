@@ -52,7 +52,7 @@ fn results(api_key_id: i64) -> Vec<NewHolePunchResult> {
     results
 }
 
-/// Every fact row, by result id, as text (both engines' integer types read alike).
+/// Every fact row's integer columns, by result id.
 async fn facts(db: &TestDb) -> Vec<Vec<Option<i64>>> {
     let rows = sqlx::query(
         "SELECT result_id, created_at, api_key_id, client_peer_id, remote_peer_id, transports, \
@@ -68,6 +68,17 @@ async fn facts(db: &TestDb) -> Vec<Vec<Option<i64>>> {
                 .map(|i| row.try_get::<Option<i64>, _>(i).expect("an integer"))
                 .collect()
         })
+        .collect()
+}
+
+/// Every fact row's outcome, by result id.
+async fn outcomes(db: &TestDb) -> Vec<String> {
+    sqlx::query("SELECT outcome FROM report_facts ORDER BY result_id")
+        .fetch_all(db.store.pool())
+        .await
+        .expect("read outcomes")
+        .iter()
+        .map(|r| r.get(0))
         .collect()
 }
 
@@ -93,14 +104,7 @@ async fn written_facts_equal_the_sql_backfill(db: TestDb) {
     // The CANCELLED is no SUCCESS, so no successful attempt is counted.
     assert_eq!(by_write_path[5][8..10], [None, None]);
 
-    let outcomes_before: Vec<String> =
-        sqlx::query("SELECT outcome FROM report_facts ORDER BY result_id")
-            .fetch_all(db.store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+    let outcomes_before = outcomes(&db).await;
     sqlx::query("DELETE FROM report_facts")
         .execute(db.store.pool())
         .await
@@ -115,13 +119,6 @@ async fn written_facts_equal_the_sql_backfill(db: TestDb) {
         .await
         .expect("the backfill runs");
     assert_eq!(facts(&db).await, by_write_path);
-    let outcomes_after: Vec<String> =
-        sqlx::query("SELECT outcome FROM report_facts ORDER BY result_id")
-            .fetch_all(db.store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+    let outcomes_after = outcomes(&db).await;
     assert_eq!(outcomes_after, outcomes_before);
 }
