@@ -4,6 +4,7 @@
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use subtle::ConstantTimeEq;
 
 use crate::{now_unix_nanos, Result, Store, StoreError};
 
@@ -22,9 +23,24 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
 }
 
-/// The secret text of an API key. Its `Debug` output hides it so that it never reaches a log.
-#[derive(Clone, PartialEq, Eq)]
+/// The secret text of an API key. Its `Debug` output hides it so that it never reaches a log, and
+/// two secrets compare in constant time.
+#[derive(Clone)]
 pub struct ApiKeySecret(String);
+
+impl PartialEq for ApiKeySecret {
+    fn eq(&self, other: &ApiKeySecret) -> bool {
+        digests_match(&self.digest(), &other.digest())
+    }
+}
+
+impl Eq for ApiKeySecret {}
+
+/// Compares two key digests in time that depends only on their lengths, never on where they
+/// first differ.
+fn digests_match(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
 
 impl ApiKeySecret {
     /// A new random key.
@@ -140,16 +156,26 @@ impl Store {
         api_key_from_row(&row)
     }
 
-    /// The key with this secret, revoked or not. Looked up by digest, so the comparison never
-    /// touches the secret itself.
+    /// The key with this secret, revoked or not.
+    ///
+    /// The index lookup compares SHA-256 digests, never the secret: how long it takes can tell at
+    /// most how many leading digest bytes of a guess match a stored digest, which says nothing
+    /// about any key. The row found is then checked again in constant time, so the decision to
+    /// let a request in never rests on an early-exit comparison.
     pub async fn find_api_key(&self, secret: &ApiKeySecret) -> Result<Option<ApiKey>> {
+        let digest = secret.digest();
         let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"
+            "SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = $1"
         ))
-        .bind(secret.digest())
+        .bind(&digest)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(api_key_from_row).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let stored: Vec<u8> = row.try_get("key_hash")?;
+        if !digests_match(&stored, &digest) {
+            return Ok(None);
+        }
+        api_key_from_row(&row).map(Some)
     }
 
     /// The key with this secret if it exists and is not revoked.
@@ -205,6 +231,25 @@ mod tests {
         assert_eq!(&text[14..15], "4");
         assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(ApiKeySecret::generate(), key);
+    }
+
+    #[test]
+    fn secrets_compare_by_value() {
+        let key = ApiKeySecret::generate();
+        assert_eq!(key, ApiKeySecret::new(key.expose()));
+        assert_ne!(key, ApiKeySecret::generate());
+        assert_ne!(key, ApiKeySecret::new(""));
+    }
+
+    #[test]
+    fn digests_match_only_when_equal_and_of_equal_length() {
+        let digest = ApiKeySecret::new("a").digest();
+        assert!(digests_match(&digest, &digest.clone()));
+        let mut last_differs = digest.clone();
+        *last_differs.last_mut().unwrap() ^= 1;
+        assert!(!digests_match(&digest, &last_differs));
+        assert!(!digests_match(&digest, &digest[..31]));
+        assert!(!digests_match(&digest, &[]));
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! Nothing secret reaches the server's logs: not an API key (accepted, unknown or revoked), not the
+//! database password, not a request as a whole, even with every target logging at `trace`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use punchr_testutil::fixtures::peer_id;
+use punchr_testutil::{free_port, on_both_engines, TestDb};
+use tokio::process::Command;
+
+on_both_engines!(no_key_password_or_request_is_logged_at_trace);
+
+/// Text that only a whole request's `Debug` output would put into a log line.
+const REQUEST_DUMPS: [&str; 5] = [
+    "RegisterRequest",
+    "GetAddrInfoRequest",
+    "TrackHolePunchRequest",
+    "api_key: \"",
+    "ApiKeySecret(\"",
+];
+
+/// A PostgreSQL URL with a password in it (the scratch server trusts every login, so any password
+/// works); SQLite locations have none.
+fn with_password(location: &str, password: &str) -> String {
+    match location.strip_prefix("postgres://postgres@") {
+        Some(rest) => format!("postgres://postgres:{password}@{rest}"),
+        None => location.to_owned(),
+    }
+}
+
+async fn wait_until_healthy(telemetry: SocketAddr, server: &mut tokio::process::Child) {
+    for _ in 0..600 {
+        assert!(server.try_wait().unwrap().is_none(), "the server exited");
+        let listening = tokio::net::TcpStream::connect(telemetry).await.is_ok();
+        if listening && http_get(telemetry, "/healthz").await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server never became healthy");
+}
+
+/// Every RPC, with a good key, an unknown key and a revoked key.
+async fn exercise_every_rpc(grpc_port: u16, db: &TestDb, keys: &[&str]) {
+    let mut client = punchr_proto::punchr_service_client::PunchrServiceClient::connect(format!(
+        "http://127.0.0.1:{grpc_port}"
+    ))
+    .await
+    .expect("connect to the binary");
+    let remote = seed_remote(&db.store).await;
+    for key in keys {
+        let host = peer_id();
+        let _ = client.register(register_request(key, &host)).await;
+        let _ = client
+            .get_addr_info(get_addr_info_request(key, &host, &[host]))
+            .await;
+        let _ = client
+            .track_hole_punch(track_request(key, &host, &remote.peer))
+            .await;
+    }
+}
+
+async fn no_key_password_or_request_is_logged_at_trace(db: TestDb) {
+    let good_key = new_api_key(&db.store, "alice").await;
+    let revoked_key = new_api_key(&db.store, "mallory").await;
+    db.store.revoke_api_key("mallory").await.unwrap();
+    let unknown_key = "6f0d1b7e-5a43-4c1e-9e7d-0123456789ab";
+    let password = "db-password-7f3a9c";
+    let (grpc_port, telemetry_port) = (free_port(), free_port());
+    let logs = tempfile::NamedTempFile::new().unwrap();
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_punchr-server"))
+        .args(["--db", &with_password(&db.location, password)])
+        .args(["--host", "127.0.0.1", "--port", &grpc_port.to_string()])
+        .args(["--telemetry-port", &telemetry_port.to_string()])
+        .args(["--dashboard-port", &free_port().to_string()])
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdout(logs.reopen().unwrap())
+        .stderr(logs.reopen().unwrap())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start punchr-server");
+    let telemetry: SocketAddr = format!("127.0.0.1:{telemetry_port}").parse().unwrap();
+    wait_until_healthy(telemetry, &mut server).await;
+    exercise_every_rpc(grpc_port, &db, &[&good_key, &revoked_key, unknown_key]).await;
+    let _ = http_get(telemetry, "/metrics").await;
+    nix_kill(&server, "-TERM");
+    tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("the server stops after SIGTERM")
+        .unwrap();
+
+    let logged = std::fs::read_to_string(logs.path()).unwrap();
+    eprintln!("{} log lines at trace", logged.lines().count());
+    assert!(
+        logged.contains("registered host"),
+        "the requests reached the server and were logged:\n{}",
+        tail(&logged)
+    );
+    for secret in [
+        good_key.as_str(),
+        revoked_key.as_str(),
+        unknown_key,
+        password,
+    ] {
+        assert!(
+            !logged.contains(secret),
+            "a secret reached the log: {}",
+            line_with(&logged, secret)
+        );
+    }
+    for dump in REQUEST_DUMPS {
+        assert!(
+            !logged.contains(dump),
+            "a whole request reached the log: {}",
+            line_with(&logged, dump)
+        );
+    }
+}
+
+fn nix_kill(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+fn line_with<'a>(logged: &'a str, needle: &str) -> &'a str {
+    logged
+        .lines()
+        .find(|line| line.contains(needle))
+        .unwrap_or_default()
+}
+
+fn tail(logged: &str) -> String {
+    let lines: Vec<_> = logged.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
