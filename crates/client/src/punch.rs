@@ -59,6 +59,19 @@ pub struct ActivePunch {
     connect_sent_at: Option<u64>,
     remote_offer: Vec<Multiaddr>,
     last_dial_error: Option<String>,
+    /// The number of the remote's attempt whose stream opened last (0 = none yet).
+    current_attempt: u8,
+}
+
+/// Whether `event` is a step of an attempt other than the running one `current`. A new stream
+/// starts a new attempt, and events that are not about one attempt are never stale.
+fn is_stale(event: &DcutrEvent, current: u8) -> bool {
+    match event.kind {
+        EventKind::StreamOpened
+        | EventKind::UnsolicitedDirectConnection { .. }
+        | EventKind::AttemptsExhausted { .. } => false,
+        _ => event.attempt != current,
+    }
 }
 
 fn is_relayed(address: &Multiaddr) -> bool {
@@ -99,6 +112,7 @@ impl ActivePunch {
             connect_sent_at: None,
             remote_offer: Vec::new(),
             last_dial_error: None,
+            current_attempt: 0,
         }
     }
 
@@ -205,9 +219,22 @@ impl ActivePunch {
         let Phase::Punching(_) = self.phase else {
             return;
         };
+        if is_stale(event, self.current_attempt) {
+            // A dial of an earlier attempt may outlive its stream and end after the remote
+            // started the next one; its end must not close the running attempt. A direct
+            // connection it made is counted through `connections` when the running one ends.
+            tracing::debug!(target: "punchr::client", attempt = event.attempt, current = self.current_attempt, "ignored a step of an earlier attempt");
+            return;
+        }
         let at = i64::try_from(event.unix_nanos).unwrap_or(i64::MAX);
         let next = match &event.kind {
-            EventKind::StreamOpened => Some(self.punch.stream_opened(at)),
+            EventKind::StreamOpened => {
+                self.current_attempt = event.attempt;
+                self.connect_sent_at = None;
+                self.remote_offer.clear();
+                self.last_dial_error = None;
+                Some(self.punch.stream_opened(at))
+            }
             EventKind::ConnectReceived { addrs, .. } => {
                 self.remote_offer = addrs.iter().filter(|a| !is_relayed(a)).cloned().collect();
                 None
@@ -323,6 +350,7 @@ impl ActivePunch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use punchr_store::AttemptOutcome;
 
     #[test]
     fn relays_are_found_in_circuit_addresses() {
@@ -337,5 +365,138 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(relay_of(&direct), None);
+    }
+
+    struct Script {
+        punch: ActivePunch,
+        remote: PeerId,
+        relayed: ConnectionId,
+        clock: u64,
+    }
+
+    impl Script {
+        /// A punch whose relayed connection to the remote is up, waiting for the remote's stream.
+        fn relayed_connection_up() -> Script {
+            let (relay, remote) = (PeerId::random(), PeerId::random());
+            let circuit: Multiaddr =
+                format!("/ip4/198.18.0.1/tcp/4001/p2p/{relay}/p2p-circuit/p2p/{remote}")
+                    .parse()
+                    .unwrap();
+            let relayed = ConnectionId::new_unchecked(1);
+            let timeouts = PunchTimeouts {
+                connect: Duration::from_secs(5),
+                stream: Duration::from_secs(5),
+                attempt: Duration::from_secs(5),
+                pings: Duration::ZERO,
+            };
+            let clock = 1_000_000_000;
+            let mut punch = ActivePunch::new(
+                remote,
+                vec![circuit.clone()],
+                relayed,
+                clock as i64,
+                timeouts,
+            );
+            let endpoint = ConnectedPoint::Dialer {
+                address: circuit,
+                role_override: libp2p::core::Endpoint::Dialer,
+                port_use: libp2p::core::transport::PortUse::Reuse,
+            };
+            punch.connection_established(remote, relayed, &endpoint, clock as i64);
+            Script {
+                punch,
+                remote,
+                relayed,
+                clock,
+            }
+        }
+
+        fn step(&mut self, attempt: u8, kind: EventKind) {
+            self.clock += 10_000_000;
+            self.punch.dcutr(&DcutrEvent {
+                peer_id: self.remote,
+                relayed_connection: self.relayed,
+                role: Role::Responder,
+                attempt,
+                at: Instant::now().into_std(),
+                unix_nanos: self.clock,
+                kind,
+            });
+        }
+
+        /// The remote's stream, CONNECT and SYNC of `attempt`: our dial begins.
+        fn attempt_starts(&mut self, attempt: u8) {
+            let offer: Multiaddr = "/ip4/198.18.0.9/tcp/4001".parse().unwrap();
+            self.step(attempt, EventKind::StreamOpened);
+            self.step(
+                attempt,
+                EventKind::ConnectReceived {
+                    addrs: vec![offer],
+                    unparsable: 0,
+                },
+            );
+            self.step(attempt, EventKind::ConnectSent { addrs: vec![] });
+            self.step(attempt, EventKind::SyncReceived);
+        }
+
+        fn attempt_succeeds(&mut self, attempt: u8, direct: u64) {
+            self.step(
+                attempt,
+                EventKind::AttemptFinished {
+                    outcome: DcutrOutcome::Succeeded {
+                        connection_id: ConnectionId::new_unchecked(direct as usize),
+                    },
+                    duration: Duration::from_millis(30),
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn a_late_end_of_an_earlier_attempt_does_not_close_the_running_one() {
+        let mut script = Script::relayed_connection_up();
+        script.attempt_starts(1);
+        // The remote gives up on attempt 1 and opens attempt 2; then attempt 1's dial ends.
+        script.step(2, EventKind::StreamOpened);
+        script.attempt_succeeds(1, 7);
+        assert!(!script.punch.is_done(), "attempt 2 still runs");
+
+        let offer: Multiaddr = "/ip4/198.18.0.9/tcp/4001".parse().unwrap();
+        script.step(
+            2,
+            EventKind::ConnectReceived {
+                addrs: vec![offer],
+                unparsable: 0,
+            },
+        );
+        script.step(2, EventKind::ConnectSent { addrs: vec![] });
+        script.step(2, EventKind::SyncReceived);
+        script.attempt_succeeds(2, 8);
+        assert!(script.punch.is_done());
+        let output = script
+            .punch
+            .finish(i64::MAX / 2, |_| (String::new(), vec![]));
+        let attempts = &output.classified.attempts;
+        assert_eq!(attempts.len(), 2, "{attempts:?}");
+        let last = &attempts[1];
+        assert!(last.started_at.is_some(), "{last:?}");
+        assert_eq!(last.outcome, AttemptOutcome::Success, "{last:?}");
+        assert_eq!(last.addresses.len(), 1, "{last:?}");
+    }
+
+    #[test]
+    fn steps_of_the_running_attempt_are_applied() {
+        let mut script = Script::relayed_connection_up();
+        script.attempt_starts(1);
+        script.attempt_succeeds(1, 7);
+        assert!(script.punch.is_done());
+        let output = script
+            .punch
+            .finish(i64::MAX / 2, |_| (String::new(), vec![]));
+        assert_eq!(output.classified.attempts.len(), 1);
+        assert_eq!(
+            output.classified.attempts[0].outcome,
+            AttemptOutcome::Success
+        );
     }
 }
