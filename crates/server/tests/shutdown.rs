@@ -1,14 +1,20 @@
-//! Stopping an in-process server: `RunningServer::shutdown` closes both ports, even while a
-//! client still holds its connection open.
+//! Stopping a server: `RunningServer::shutdown` closes both ports, even while a client still
+//! holds its connection open, and the binary lets a request in flight finish after SIGTERM.
 
 mod common;
 
+use std::net::SocketAddr;
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use punchr_testutil::{on_both_engines, TestDb};
+use punchr_store::Engine;
+use punchr_testutil::{free_port, on_both_engines, TestDb};
 
-on_both_engines!(shutdown_closes_both_ports_with_a_client_connected);
+on_both_engines!(
+    shutdown_closes_both_ports_with_a_client_connected,
+    sigterm_lets_a_request_in_flight_finish,
+);
 
 async fn shutdown_closes_both_ports_with_a_client_connected(db: TestDb) {
     let (server, mut client) = serve(&db, &[]).await;
@@ -30,4 +36,74 @@ async fn shutdown_closes_both_ports_with_a_client_connected(db: TestDb) {
         "telemetry port still open"
     );
     drop(client);
+}
+
+/// Holds the database's write lock until dropped, so that a result sent meanwhile is in flight.
+async fn hold_write_lock(db: &TestDb) -> sqlx::Transaction<'static, sqlx::Any> {
+    let mut tx = db.store.pool().begin().await.unwrap();
+    let lock = match db.engine() {
+        Engine::Postgres => "LOCK TABLE hole_punch_results IN ACCESS EXCLUSIVE MODE",
+        Engine::Sqlite => "UPDATE api_keys SET name = name",
+    };
+    sqlx::query(lock).execute(&mut *tx).await.unwrap();
+    tx
+}
+
+async fn sigterm_lets_a_request_in_flight_finish(db: TestDb) {
+    let key = new_api_key(&db.store, "alice").await;
+    let remote = seed_remote(&db.store).await;
+    let (grpc_port, telemetry_port) = (free_port(), free_port());
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_punchr-server"))
+        .args(["--db", &db.location, "--host", "127.0.0.1"])
+        .args(["--port", &grpc_port.to_string()])
+        .args(["--telemetry-port", &telemetry_port.to_string()])
+        .args(["--dashboard-port", &free_port().to_string()])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start punchr-server");
+    let telemetry: SocketAddr = ([127, 0, 0, 1], telemetry_port).into();
+    while tokio::net::TcpStream::connect(telemetry).await.is_err() {
+        assert!(server.try_wait().unwrap().is_none(), "the server exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut client = punchr_proto::punchr_service_client::PunchrServiceClient::connect(format!(
+        "http://127.0.0.1:{grpc_port}"
+    ))
+    .await
+    .unwrap();
+    let host = register_host(&mut client, &key).await;
+
+    let lock = hold_write_lock(&db).await;
+    let request = track_request(&key, &host, &remote.peer);
+    let in_flight = tokio::spawn(async move { client.track_hole_punch(request).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!in_flight.is_finished(), "the write waits for the lock");
+    let pid = server.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "the server waits for the request in flight"
+    );
+    lock.commit().await.unwrap();
+
+    let answer = tokio::time::timeout(Duration::from_secs(30), in_flight)
+        .await
+        .expect("the request ends")
+        .unwrap();
+    assert!(
+        answer.is_ok(),
+        "the request in flight succeeded: {answer:?}"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("the server stops once the request is answered")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(count(&db.store, "hole_punch_results").await, 1);
 }
