@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use multiaddr::Multiaddr;
+use punchr_keyfile::AMINO_BOOTSTRAP_PEERS;
 
 /// The Punchr client: hole punches NATed peers the server hands out and reports every attempt.
 #[derive(Debug, Clone, Parser)]
@@ -15,9 +16,18 @@ pub struct ClientConfig {
     /// API key; also read from API_KEY as the original Rust client did.
     #[arg(long, env = "PUNCHR_CLIENT_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Peers to bootstrap from (comma separated multiaddresses with /p2p/ IDs).
-    #[arg(long, env = "PUNCHR_CLIENT_BOOTSTRAP_PEERS", value_delimiter = ',')]
-    pub bootstrap_peers: Vec<Multiaddr>,
+    /// Peers to bootstrap from: comma separated multiaddresses (ending in /p2p/<peer ID>, so
+    /// that each is also dialed over the transports it was not reached over), `none` for none.
+    /// Each host learns its public addresses from what these peers observe. Default: the IPFS
+    /// Amino bootstrap peers.
+    #[arg(
+        long,
+        env = "PUNCHR_CLIENT_BOOTSTRAP_PEERS",
+        value_delimiter = ',',
+        value_parser = parse_bootstrap_peer,
+        default_values = AMINO_BOOTSTRAP_PEERS.iter().copied()
+    )]
+    pub bootstrap_peers: Vec<BootstrapPeer>,
     /// Number of libp2p hosts (identities on their own ports) to punch from, round-robin.
     #[arg(long, env = "PUNCHR_CLIENT_HOST_COUNT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub host_count: u32,
@@ -152,6 +162,41 @@ fn state_home() -> PathBuf {
         .unwrap_or_else(|| home().join(".local").join("state"))
 }
 
+/// One `--bootstrap-peers` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootstrapPeer {
+    /// `none`: no bootstrap peer (tests, or a client told its addresses by `--assume-public`).
+    None,
+    /// A peer's address, ending in its `/p2p/` ID.
+    Address(Multiaddr),
+}
+
+impl ClientConfig {
+    /// The bootstrap peers' addresses, without the `none` entries.
+    pub fn bootstrap_addresses(&self) -> Vec<Multiaddr> {
+        self.bootstrap_peers
+            .iter()
+            .filter_map(|peer| match peer {
+                BootstrapPeer::Address(address) => Some(address.clone()),
+                BootstrapPeer::None => None,
+            })
+            .collect()
+    }
+}
+
+/// Parses a `--bootstrap-peers` entry: `none`, or a multiaddress. An address without its
+/// `/p2p/` ID is dialed all the same, but its peer is not asked to observe us over the other
+/// transports.
+pub fn parse_bootstrap_peer(text: &str) -> Result<BootstrapPeer, String> {
+    let text = text.trim();
+    if text == "none" {
+        return Ok(BootstrapPeer::None);
+    }
+    text.parse()
+        .map(BootstrapPeer::Address)
+        .map_err(|e| format!("{text:?} is not a multiaddress: {e}"))
+}
+
 /// Parses `90s`, `10m`, `1h`, `500ms` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -213,5 +258,19 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("bootstrap-peers"), "{err}");
+    }
+
+    #[test]
+    fn bootstrap_peers_default_to_the_amino_dht_and_none_turns_them_off() {
+        let config = ClientConfig::parse_from(["punchr-client"]);
+        assert_eq!(
+            config.bootstrap_addresses().len(),
+            AMINO_BOOTSTRAP_PEERS.len()
+        );
+        let config = ClientConfig::parse_from(["punchr-client", "--bootstrap-peers", "none"]);
+        assert!(config.bootstrap_addresses().is_empty());
+        let boot = "/ip4/198.18.0.11/udp/4001/quic-v1/p2p/12D3KooWCeUxtoQpxqvQhBSRjoRws2nt2kLYT7zu8ec7DfBdE14h";
+        let config = ClientConfig::parse_from(["punchr-client", "--bootstrap-peers", boot]);
+        assert_eq!(config.bootstrap_addresses(), vec![boot.parse().unwrap()]);
     }
 }

@@ -14,7 +14,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, relay, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::observed::ObservedAddresses;
+use crate::observed::{ObservedAddresses, TransportCoverage};
 use crate::punch::{ActivePunch, PunchOutput, PunchTimeouts};
 
 /// The agent version hosts announce.
@@ -219,6 +219,7 @@ struct HostTask {
     bootstrap: Option<BootstrapWait>,
     punching: Option<Punching>,
     identities: HashMap<PeerId, (String, Vec<String>)>,
+    coverage: TransportCoverage,
 }
 
 impl HostTask {
@@ -230,6 +231,7 @@ impl HostTask {
             bootstrap: None,
             punching: None,
             identities: HashMap::new(),
+            coverage: TransportCoverage::default(),
         }
     }
 
@@ -261,6 +263,7 @@ impl HostTask {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Bootstrap { peers, reply } => {
+                self.coverage.add_bootstrap_peers(&peers);
                 for peer in peers {
                     if let Err(error) = self.swarm.dial(peer.clone()) {
                         tracing::warn!(target: "punchr::client", %peer, %error, "bootstrap dial failed");
@@ -428,12 +431,36 @@ impl HostTask {
         let protocols = info.protocols.iter().map(ToString::to_string).collect();
         self.identities
             .insert(peer_id, (info.agent_version.clone(), protocols));
+        for address in self
+            .coverage
+            .identified(peer_id, &info.observed_addr, &info.listen_addrs)
+        {
+            self.dial_for_observation(peer_id, address);
+        }
         let needed = self.settings.min_observations;
         if let Some(address) = self.observed.observe(info.observed_addr, peer_id, needed) {
             tracing::info!(target: "punchr::client", %address, "public address confirmed");
             self.swarm.add_external_address(address.clone());
             if let Some(wait) = self.bootstrap.take() {
                 let _ = wait.reply.send(Some(address));
+            }
+        }
+    }
+}
+
+impl HostTask {
+    /// Dials `peer` again over another transport, so that it observes us over that one too.
+    fn dial_for_observation(&mut self, peer: PeerId, address: Multiaddr) {
+        let opts = DialOpts::peer_id(peer)
+            .addresses(vec![address.clone()])
+            .condition(PeerCondition::Always)
+            .build();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                tracing::debug!(target: "punchr::client", %peer, %address, "dialing to be observed over this transport")
+            }
+            Err(error) => {
+                tracing::warn!(target: "punchr::client", %peer, %address, %error, "could not dial to be observed over this transport")
             }
         }
     }

@@ -148,7 +148,7 @@ impl Client {
 
     /// Bootstraps all hosts in parallel; keeps those that found a public address.
     async fn bootstrap(&mut self) -> Result<(), RunError> {
-        let peers = self.config.bootstrap_peers.clone();
+        let peers = self.config.bootstrap_addresses();
         let timeout = self.config.bootstrap_timeout;
         let waits = self.hosts.iter().map(|host| {
             let peers = peers.clone();

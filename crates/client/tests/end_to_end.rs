@@ -40,6 +40,8 @@ fn client_config(
         "--seed",
         "end-to-end",
         "--assume-public",
+        "--bootstrap-peers",
+        "none",
         "--listen",
         "127.0.0.1",
         "--telemetry-port",

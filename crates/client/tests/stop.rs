@@ -36,6 +36,8 @@ async fn sigterm_reports_the_punch_in_flight_as_cancelled() {
             "--seed",
             "stop-test",
             "--assume-public",
+            "--bootstrap-peers",
+            "none",
             "--listen",
             "127.0.0.1",
         ])
