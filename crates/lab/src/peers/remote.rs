@@ -107,6 +107,12 @@ pub async fn run(args: RemoteArgs) -> Result<()> {
     for addr in &args.bootstrap {
         let (peer, transport) = split_peer(addr)?;
         swarm.behaviour_mut().kad.add_address(&peer, transport);
+        // Each address on its own, so that a peer listed over TCP and QUIC observes us over
+        // both: like a peer of the real DHT, which holds connections over every transport, the
+        // remote then offers a QUIC address in its CONNECT.
+        swarm
+            .dial(addr.clone())
+            .map_err(|e| peer_error(format!("dialing bootstrap peer {addr}: {e}")))?;
     }
     tracing::info!(peer_id = %swarm.local_peer_id(), "remote peer running");
     let mut lookups = tokio::time::interval(args.lookup_interval);
