@@ -88,6 +88,15 @@ impl Memory {
     pub fn end_ratio(&self) -> f64 {
         self.end_bytes as f64 / self.baseline_bytes.max(1) as f64
     }
+
+    /// Lowest and highest RSS from `since` on, bytes: how flat memory stayed late in the run.
+    pub fn range_since(&self, since: Duration) -> (u64, u64) {
+        let late = self.samples.iter().filter(|(at, _)| *at >= since);
+        let (min, max) = late.fold((u64::MAX, 0), |(min, max), (_, rss)| {
+            (min.min(*rss), max.max(*rss))
+        });
+        (min.min(max), max)
+    }
 }
 
 /// Everything a soak run measured.
@@ -160,8 +169,8 @@ impl fmt::Display for SoakReport {
         )?;
         writeln!(
             f,
-            "{:<15} {:>8} {:>8} {:>9} {:>9} {:>9}  errors (whole run)",
-            "rpc (measured)", "calls", "req/s", "p50", "p99", "max"
+            "{:<15} {:>8} {:>8} {:>9} {:>9} {:>9}  {:>9}  errors (whole run)",
+            "rpc (measured)", "calls", "req/s", "p50", "p99", "max", "run calls"
         )?;
         let mut rows: Vec<(&str, RpcTally, &RpcTally)> = Rpc::ALL
             .iter()
@@ -187,13 +196,14 @@ impl fmt::Display for SoakReport {
             };
             writeln!(
                 f,
-                "{:<15} {:>8} {:>8.1} {:>9} {:>9} {:>9}  {errors}",
+                "{:<15} {:>8} {:>8.1} {:>9} {:>9} {:>9}  {:>9}  {errors}",
                 name,
                 measured.calls(),
                 measured.calls() as f64 / secs,
                 millis(measured, 0.5),
                 millis(measured, 0.99),
                 format_ms(measured.max_latency()),
+                run.calls(),
             )?;
         }
         let memory = &self.memory;
@@ -205,6 +215,15 @@ impl fmt::Display for SoakReport {
             memory.peak_ratio(),
             memory.end_bytes as f64 / MIB,
             memory.end_ratio()
+        )?;
+        let second_half = self.warmup + self.duration.saturating_sub(self.warmup) / 2;
+        let (low, high) = memory.range_since(second_half);
+        writeln!(
+            f,
+            "server RSS in the second half of the measured phase (from {} s): {:.1}–{:.1} MiB",
+            second_half.as_secs(),
+            low as f64 / MIB,
+            high as f64 / MIB
         )?;
         writeln!(
             f,
@@ -242,4 +261,23 @@ fn outcome_pairs(sent: &BTreeMap<String, u64>, stored: &BTreeMap<String, u64>) -
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_memory_range_covers_only_late_samples() {
+        let memory = Memory {
+            samples: vec![
+                (Duration::from_secs(10), 50),
+                (Duration::from_secs(20), 80),
+                (Duration::from_secs(30), 70),
+            ],
+            ..Memory::default()
+        };
+        assert_eq!(memory.range_since(Duration::from_secs(20)), (70, 80));
+        assert_eq!(memory.range_since(Duration::from_secs(40)), (0, 0));
+    }
 }

@@ -8,6 +8,8 @@
 //! soak on a release build:
 //! `PUNCHR_SOAK_SECS=600 cargo test -p punchr-server --release --test soak -- --nocapture`.
 //! Needs the test PostgreSQL server (`PUNCHR_TEST_POSTGRES_URL`, `scripts/pg-scratch start`).
+//! In a debug build the latencies mostly measure unoptimised code (driver and server); take
+//! figures from a release build.
 
 use punchr_loadgen::SoakConfig;
 
