@@ -57,6 +57,9 @@ pub enum SoakError {
     /// The server process failed.
     #[error("server: {0}")]
     Server(String),
+    /// The simulated honeypot's task ended abnormally.
+    #[error("the honeypot task failed: {0}")]
+    Honeypot(String),
     /// Reading `/proc`, writing the log or running a command failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -238,7 +241,7 @@ async fn drive(
     drain(running).await?;
     let honeypot_events = honeypot
         .await
-        .map_err(|e| SoakError::Config(format!("the honeypot task failed: {e}")))??;
+        .map_err(|e| SoakError::Honeypot(e.to_string()))??;
     let (rows, memory, measured_cpu) = monitored?;
     let (measured, run) = fleet.recorder.finish();
     let results_sent = fleet.sent.lock().expect("sent lock").clone();
