@@ -20,6 +20,7 @@ on_both_engines!(
     fresh_window_flag_widens_the_window,
     a_client_does_not_get_the_same_remote_and_address_again,
     a_new_relay_address_of_a_known_remote_is_served_again,
+    a_remote_seen_right_after_an_answer_is_served_at_once,
     addresses_from_stale_connections_are_not_served,
     repeat_window_flag_lets_a_client_get_a_remote_again,
     a_remote_is_handed_out_at_most_ten_times_per_minute,
@@ -229,6 +230,22 @@ async fn a_new_relay_address_of_a_known_remote_is_served_again(db: TestDb) {
         decode_addresses(&answer.multi_addresses),
         vec![again.relay_addresses[1].clone()]
     );
+}
+
+/// The candidate list is shared for a second between requests; a remote the honeypot records
+/// within that second must not be missed when nothing on the list is eligible.
+async fn a_remote_seen_right_after_an_answer_is_served_at_once(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let first = seed_remote(&db.store).await;
+    let (key, host) = new_client(&db.store, &mut client, "alice").await;
+    let answer = ask(&mut client, &key, &host).await.expect("a remote");
+    assert_eq!(decode_peer(&answer.remote_id), first.peer);
+
+    let second = seed_remote(&db.store).await;
+    let answer = ask(&mut client, &key, &host)
+        .await
+        .expect("the remote seen since");
+    assert_eq!(decode_peer(&answer.remote_id), second.peer);
 }
 
 async fn addresses_from_stale_connections_are_not_served(db: TestDb) {

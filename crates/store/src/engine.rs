@@ -1,10 +1,12 @@
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+use crate::selection::CandidateCache;
 use crate::{Result, StoreError};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -29,11 +31,13 @@ impl Engine {
     }
 }
 
-/// A handle on the Punchr database. Cheap to clone; clones share one connection pool.
+/// A handle on the Punchr database. Cheap to clone; clones share one connection pool (and the
+/// peer selection's candidate list).
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
+    pub(crate) candidates: Arc<CandidateCache>,
 }
 
 impl Store {
@@ -66,7 +70,11 @@ impl Store {
             .connect(&url)
             .await
             .map_err(connect_error)?;
-        Ok(Store { pool, engine })
+        Ok(Store {
+            pool,
+            engine,
+            candidates: Arc::default(),
+        })
     }
 
     /// Applies the migrations embedded in this binary that the database lacks.

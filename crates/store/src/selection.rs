@@ -6,10 +6,21 @@
 //! Unlike the original it never sorts candidates at random nor scans results: the candidate list
 //! comes from the freshness window of `connection_events` (indexed), the limits from `handouts`
 //! (indexed), and the random choice is a shuffle in memory of the candidate ids.
+//!
+//! The candidate list costs one pass over every fresh remote, so it is fetched at most once per
+//! [`CANDIDATES_REUSE_NS`] and shared by the requests in between (the soak with 500 clients
+//! showed the per-request query taking PostgreSQL's whole CPU, growing with the population).
+//! Nothing is decided on the shared list alone: the handout's transaction checks the remote's
+//! limit, freshness and addresses again, and when no listed remote is eligible the list is
+//! fetched anew before the answer is "none", so a remote that just became eligible is found.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use multiaddr::Multiaddr;
 use rand::seq::SliceRandom;
 use sqlx::{AnyConnection, Row};
+use tokio::sync::Mutex;
 
 use crate::{Result, Store};
 
@@ -58,6 +69,23 @@ pub struct Requester {
     pub client_hosts: Vec<i64>,
 }
 
+/// How long one candidate list serves requests, ns (by the requests' `now`).
+pub(crate) const CANDIDATES_REUSE_NS: i64 = 1_000_000_000;
+
+/// The candidate list last fetched, shared by the clones of a [`Store`].
+#[derive(Debug, Default)]
+pub(crate) struct CandidateCache {
+    latest: Mutex<Option<Candidates>>,
+}
+
+#[derive(Debug)]
+struct Candidates {
+    /// The `now` it was fetched for.
+    fetched_at: i64,
+    rules: SelectionRules,
+    ids: Arc<[i64]>,
+}
+
 impl Store {
     /// Picks a random eligible remote for `requester` and records the handout, or returns `None`
     /// when no remote is eligible. `now` is Unix ns.
@@ -67,9 +95,34 @@ impl Store {
         rules: &SelectionRules,
         now: i64,
     ) -> Result<Option<Handout>> {
-        let mut candidates = self.fresh_candidates(rules, now).await?;
-        candidates.shuffle(&mut rand::thread_rng());
-        for remote_id in candidates {
+        let (listed, reused) = self.candidates(rules, now).await?;
+        if let Some(handout) = self
+            .hand_out_first(listed.to_vec(), requester, rules, now)
+            .await?
+        {
+            return Ok(Some(handout));
+        }
+        if !reused {
+            return Ok(None);
+        }
+        // Every remote on the shared list was tried; one that joined since may be eligible.
+        let tried: HashSet<i64> = listed.iter().copied().collect();
+        let fresh = self.refresh_candidates(rules, now).await?;
+        let untried = fresh.iter().copied().filter(|id| !tried.contains(id));
+        self.hand_out_first(untried.collect(), requester, rules, now)
+            .await
+    }
+
+    /// Tries the remotes in random order; the first one that can be handed out is.
+    async fn hand_out_first(
+        &self,
+        mut remote_ids: Vec<i64>,
+        requester: &Requester,
+        rules: &SelectionRules,
+        now: i64,
+    ) -> Result<Option<Handout>> {
+        remote_ids.shuffle(&mut rand::thread_rng());
+        for remote_id in remote_ids {
             let mut tx = self.pool().begin().await?;
             let handout = try_hand_out(&mut tx, remote_id, requester, rules, now).await?;
             if handout.is_some() {
@@ -79,6 +132,38 @@ impl Store {
             tx.rollback().await?;
         }
         Ok(None)
+    }
+
+    /// The shared candidate list if it is recent enough for `now` and `rules` (then `true`), else
+    /// a freshly fetched one.
+    async fn candidates(&self, rules: &SelectionRules, now: i64) -> Result<(Arc<[i64]>, bool)> {
+        let mut latest = self.candidates.latest.lock().await;
+        if let Some(list) = latest.as_ref() {
+            let age = now - list.fetched_at;
+            if list.rules == *rules && (0..CANDIDATES_REUSE_NS).contains(&age) {
+                return Ok((list.ids.clone(), true));
+            }
+        }
+        // Fetched under the lock, so that requests arriving together wait for one query
+        // instead of each running their own.
+        let ids: Arc<[i64]> = self.fresh_candidates(rules, now).await?.into();
+        *latest = Some(Candidates {
+            fetched_at: now,
+            rules: *rules,
+            ids: ids.clone(),
+        });
+        Ok((ids, false))
+    }
+
+    /// Fetches the candidate list and shares it.
+    async fn refresh_candidates(&self, rules: &SelectionRules, now: i64) -> Result<Arc<[i64]>> {
+        let ids: Arc<[i64]> = self.fresh_candidates(rules, now).await?.into();
+        *self.candidates.latest.lock().await = Some(Candidates {
+            fetched_at: now,
+            rules: *rules,
+            ids: ids.clone(),
+        });
+        Ok(ids)
     }
 
     /// DCUtR-capable remotes seen within the freshness window and below the rate limit.

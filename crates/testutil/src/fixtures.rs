@@ -20,6 +20,15 @@ pub fn relay_address(relay: u8, peer: &PeerId) -> Multiaddr {
         .expect("valid relay address")
 }
 
+/// A QUIC relay circuit address through relay number `relay` for `peer` (same relays as
+/// [`relay_address`]).
+pub fn quic_relay_address(relay: u8, peer: &PeerId) -> Multiaddr {
+    let relay_peer = relay_peer_ids()[usize::from(relay) % RELAYS];
+    format!("/ip4/198.18.1.{relay}/udp/4001/quic-v1/p2p/{relay_peer}/p2p-circuit/p2p/{peer}")
+        .parse()
+        .expect("valid relay address")
+}
+
 const RELAYS: usize = 8;
 
 /// Stable relay peer IDs, so relay addresses repeat across results as they do in the field.
