@@ -179,12 +179,12 @@ impl Store {
 
 /// Closes `conn` instead of returning it to the pool when the write on it failed.
 ///
-/// After a failed COMMIT or ROLLBACK the driver's idea of the connection's transaction state can
-/// be wrong: on a full disk, SQLite's COMMIT failed, sqlx kept counting the transaction as open,
-/// and the next "transaction" on that connection became a savepoint inside one that was never
-/// committed. Its results were confirmed to the client yet invisible to everyone else, and it
-/// held SQLite's write lock, so every other write failed with "database is locked". A fresh
-/// connection has no such history; closing this one rolls back whatever it still holds.
+/// After a failed COMMIT or ROLLBACK, what sqlx believes about the connection's transaction no
+/// longer has to match the database. Seen on a full disk with SQLite: after a COMMIT failed, the
+/// connection went back to the pool and the results written on it next were confirmed to the
+/// client, yet never became visible to anyone else, and it held SQLite's write lock, so every
+/// other write failed with "database is locked" (the fault tests in the server crate catch
+/// it). A fresh connection has no such history; closing this one rolls back what it holds.
 pub(crate) fn discard_if_failed<T>(conn: &mut PoolConnection<Any>, written: &Result<T>) {
     if written.is_err() {
         conn.close_on_drop();
