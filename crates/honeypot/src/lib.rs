@@ -254,6 +254,7 @@ pub async fn start(config: &HoneypotConfig) -> Result<RunningHoneypot, HoneypotE
     config.validate()?;
     let kad_protocol = config.kad_protocol()?;
     let store = Store::open(&config.db).await?;
+    store.ensure_writable().await?;
     let keypair = load_identity(config)?;
     let peer_id = keypair.public().to_peer_id();
     let (mut swarm, opener) = behaviour::build_swarm(keypair, config)?;

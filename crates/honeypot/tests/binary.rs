@@ -1,6 +1,6 @@
 //! The `punchr-honeypot` binary: configured through `PUNCHR_HONEYPOT_*` variables alone, it
 //! creates its key file, registers itself in the database, serves telemetry and stops cleanly
-//! on SIGTERM.
+//! on SIGTERM; a database it cannot write stops it at once with one clear line.
 
 mod support;
 
@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use punchr_testutil::disk::{running_as_root, SmallDisk};
 use punchr_testutil::{free_port, TestDb};
 use support::{http_get, within};
 
@@ -96,4 +97,36 @@ async fn the_binary_runs_from_the_environment_and_stops_on_sigterm() {
     })
     .await;
     assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_stops_the_start_with_one_clear_line() {
+    if !running_as_root() {
+        eprintln!("skipped: mounting a read-only file system needs root");
+        return;
+    }
+    let disk = SmallDisk::mount("8m");
+    let db = disk.path().join("punchr.sqlite");
+    let db = db.to_str().unwrap();
+    punchr_store::Store::open(db).await.unwrap().close().await;
+    disk.remount("ro");
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_punchr-honeypot"))
+        .env("PUNCHR_HONEYPOT_KEY_FILE", dir.path().join("honeypot.key"))
+        .env("PUNCHR_HONEYPOT_DB", db)
+        .env("PUNCHR_HONEYPOT_LISTEN_IP", "127.0.0.1")
+        .env("PUNCHR_HONEYPOT_PORT", "0")
+        .env("PUNCHR_HONEYPOT_TELEMETRY_PORT", "0")
+        .env("PUNCHR_HONEYPOT_BOOTSTRAP_PEERS", "none")
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line:\n{stderr}");
+    for words in ["error: ", db, "not writable", "Read-only file system"] {
+        assert!(lines[0].contains(words), "{words:?} missing: {stderr}");
+    }
 }

@@ -16,23 +16,11 @@ pub const PEER: &str = "postgres";
 /// The port it listens on inside the lab.
 pub const PORT: u16 = 5432;
 
-/// The directory of the machine's PostgreSQL server binaries (`initdb`, `postgres`).
+/// The directory of the machine's PostgreSQL server binaries (`initdb`, `postgres`), found the
+/// same way the tests' private servers find them.
 pub fn binaries() -> Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dir| dir.flatten().map(|e| e.path().join("bin")).collect())
-        .unwrap_or_default();
-    candidates.sort();
-    candidates
-        .into_iter()
-        .rev()
-        .find(|bin| bin.join("initdb").exists() && bin.join("postgres").exists())
-        .ok_or_else(|| {
-            LabError::Preflight(
-                "--db postgres needs the PostgreSQL server binaries; install them with: \
-                 apt-get install postgresql"
-                    .into(),
-            )
-        })
+    punchr_testutil::postgres::server_binaries()
+        .map_err(|reason| LabError::Preflight(format!("--db postgres: {reason}")))
 }
 
 /// Adds the database peer to `scenario`: a fresh cluster in `<run_dir>/postgres`, owned by the

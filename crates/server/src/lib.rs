@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod filter;
+mod health;
 pub mod keys;
 pub mod metrics;
 pub mod service;
@@ -144,6 +145,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         _ => None,
     };
     let store = Store::open(&config.db).await?;
+    store.ensure_writable().await?;
     let grpc_listener = bind(SocketAddr::new(config.host, config.port)).await?;
     let telemetry_listener = bind(SocketAddr::new(
         config.telemetry_host,
@@ -155,6 +157,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         .local_addr()
         .map_err(ServerError::Telemetry)?;
     let metrics = Arc::new(metrics::Metrics::new());
+    let write_health = Arc::new(health::WriteHealth::default());
     let service = service::PunchrService::new(
         store.clone(),
         metrics.clone(),
@@ -162,7 +165,8 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         config.allow_anonymous,
         config.filter_draw(),
     )
-    .with_rate_limit(config.rate_quota());
+    .with_rate_limit(config.rate_quota())
+    .with_write_health(write_health.clone());
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
@@ -203,7 +207,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             (None, None)
         }
     };
-    let app = telemetry::router(metrics, store.clone());
+    let app = telemetry::router(metrics, store.clone(), write_health);
     let telemetry = tokio::spawn(async move {
         axum::serve(telemetry_listener, app)
             .with_graceful_shutdown(stopped(stop_rx))

@@ -1,17 +1,30 @@
 //! `punchr-server`: see the crate documentation of `punchr_server`.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::Parser;
 use punchr_server::config::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line naming what failed and why; a service manager's log shows it whole.
+            eprintln!("error: {}", punchr_store::error_line(&*error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Keys(command)) = &cli.command {
         let store = punchr_store::Store::open(&cli.server.db)

@@ -16,6 +16,7 @@ use punchr_store::{
 use tonic::{Request, Response, Status};
 
 use crate::filter::FilterDraw;
+use crate::health::WriteHealth;
 use crate::metrics::Metrics;
 use crate::validate::{self, InvalidField, Limits};
 
@@ -32,6 +33,7 @@ pub struct PunchrService {
     allow_anonymous: bool,
     filter_draw: FilterDraw,
     rate_limiter: Option<Arc<KeyRateLimiter>>,
+    write_health: Arc<WriteHealth>,
 }
 
 /// Requests per API key id, token bucket per key.
@@ -54,7 +56,14 @@ impl PunchrService {
             allow_anonymous,
             filter_draw,
             rate_limiter: None,
+            write_health: Arc::default(),
         }
+    }
+
+    /// Shares `health` with the readiness check: it learns about writes the database refuses.
+    pub(crate) fn with_write_health(mut self, health: Arc<WriteHealth>) -> Self {
+        self.write_health = health;
+        self
     }
 
     /// Limits every API key to `quota` (all RPCs of all its hosts together).
@@ -92,7 +101,7 @@ impl PunchrService {
             .store
             .authenticate(&ApiKeySecret::new(key))
             .await
-            .map_err(storage_status)?
+            .map_err(|e| self.storage_status(e))?
             .ok_or_else(|| Status::unauthenticated("unauthorized"))?;
         self.check_rate(&key)?;
         self.metrics.client_seen(key.id);
@@ -113,7 +122,7 @@ impl PunchrService {
             .store
             .register_host(key.id, &host)
             .await
-            .map_err(storage_status)?;
+            .map_err(|e| self.storage_status(e))?;
         tracing::info!(target: "punchr::server", api_key = key.id, host = %host.peer_id, "registered host");
         Ok(pb::RegisterResponse { db_peer_id })
     }
@@ -144,7 +153,7 @@ impl PunchrService {
             .store
             .register_anonymous_api_key(&ApiKeySecret::new(key))
             .await
-            .map_err(storage_status)?;
+            .map_err(|e| self.storage_status(e))?;
         if key.revoked_at.is_some() {
             // A revoked key stays revoked, also for self-registration.
             return Err(Status::unauthenticated("unauthorized"));
@@ -178,7 +187,7 @@ impl PunchrService {
             .store
             .registered_hosts(key.id, &hosts)
             .await
-            .map_err(storage_status)?;
+            .map_err(|e| self.storage_status(e))?;
         let Some(host_peer_id) = registered
             .iter()
             .find(|(peer, _)| *peer == asking)
@@ -201,7 +210,7 @@ impl PunchrService {
             .await;
         self.metrics.selection(selected.is_ok(), started.elapsed());
         let handout = selected
-            .map_err(storage_status)?
+            .map_err(|e| self.storage_status(e))?
             .ok_or_else(|| Status::not_found("no peers to hole punch"))?;
         let remote: PeerId = handout
             .remote_peer_id
@@ -225,7 +234,7 @@ impl PunchrService {
             .store
             .registered_host(key.id, &result.client_peer_id)
             .await
-            .map_err(storage_status)?;
+            .map_err(|e| self.storage_status(e))?;
         if registered.is_none() {
             return Err(Status::permission_denied(format!(
                 "client not registered: host {} was not registered with this API key",
@@ -236,7 +245,8 @@ impl PunchrService {
             .store
             .insert_hole_punch_result(&result)
             .await
-            .map_err(storage_status)?;
+            .map_err(|e| self.storage_status(e))?;
+        self.write_health.accepted();
         if stored.new {
             self.metrics.result_stored(result.outcome.as_str());
         }
@@ -306,14 +316,34 @@ fn invalid_argument(error: InvalidField) -> Status {
     Status::invalid_argument(error.to_string())
 }
 
-/// Storage failures: the client may retry when the database is unreachable; details stay in
-/// the server's log.
-fn storage_status(error: StoreError) -> Status {
-    tracing::error!(target: "punchr::server", %error, "storage error");
-    match error {
-        StoreError::Database(
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-        ) => Status::unavailable("database unavailable, try again later"),
-        _ => Status::internal("storage error"),
+impl PunchrService {
+    /// The status for a storage failure. Passing states of the database (unreachable, full,
+    /// read-only) get a status the client retries on, keeping its result in its outbox, with a
+    /// message that says what is wrong; other details stay in the server's log.
+    fn storage_status(&self, error: StoreError) -> Status {
+        match &error {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(target: "punchr::server", %error, "database unavailable: answering UNAVAILABLE, clients keep their results and retry");
+                Status::unavailable("database unavailable, try again later")
+            }
+            StoreError::StorageFull(_) => {
+                tracing::error!(target: "punchr::server", %error, "database storage is full: free disk space; results are refused (RESOURCE_EXHAUSTED) and stay with the clients until then");
+                self.write_health.refused("database storage is full");
+                Status::resource_exhausted(
+                    "database storage is full; the result was not stored, try again later",
+                )
+            }
+            StoreError::ReadOnly(_) => {
+                tracing::error!(target: "punchr::server", %error, "database is read-only: make it writable; results are refused (UNAVAILABLE) and stay with the clients until then");
+                self.write_health.refused("database is read-only");
+                Status::unavailable(
+                    "database is read-only; the result was not stored, try again later",
+                )
+            }
+            _ => {
+                tracing::error!(target: "punchr::server", %error, "storage error");
+                Status::internal("storage error")
+            }
+        }
     }
 }

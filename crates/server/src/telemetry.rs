@@ -9,22 +9,32 @@ use axum::routing::get;
 use axum::Router;
 use punchr_store::Store;
 
+use crate::health::WriteHealth;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct Telemetry {
     metrics: Arc<Metrics>,
     store: Store,
+    write_health: Arc<WriteHealth>,
 }
 
 /// `/metrics` (Prometheus text format), `/healthz` (the process runs) and `/readyz` (the
-/// database answers).
-pub(crate) fn router(metrics: Arc<Metrics>, store: Store) -> Router {
+/// database answers and did not refuse a write lately, see [`WriteHealth`]).
+pub(crate) fn router(
+    metrics: Arc<Metrics>,
+    store: Store,
+    write_health: Arc<WriteHealth>,
+) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
-        .with_state(Telemetry { metrics, store })
+        .with_state(Telemetry {
+            metrics,
+            store,
+            write_health,
+        })
 }
 
 async fn metrics_text(State(telemetry): State<Telemetry>) -> impl IntoResponse {
@@ -38,11 +48,16 @@ async fn metrics_text(State(telemetry): State<Telemetry>) -> impl IntoResponse {
 }
 
 async fn readiness(State(telemetry): State<Telemetry>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1")
+    let answers = sqlx::query("SELECT 1")
         .execute(telemetry.store.pool())
         .await
-    {
-        Ok(_) => (StatusCode::OK, "ready\n"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+        .is_ok();
+    match (answers, telemetry.write_health.problem()) {
+        (false, _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable\n".to_owned(),
+        ),
+        (true, Some(problem)) => (StatusCode::SERVICE_UNAVAILABLE, format!("{problem}\n")),
+        (true, None) => (StatusCode::OK, "ready\n".to_owned()),
     }
 }

@@ -1,6 +1,7 @@
 //! The systemd units of the three services (`deploy/systemd/`) pass `systemd-analyze verify`
 //! with the binaries this workspace builds in place of `/usr/local/bin`, and set what operations
-//! rely on: a graceful stop by SIGTERM, restarts, and settings from an environment file.
+//! rely on: a graceful stop by SIGTERM, restarts (limited for the services that open the
+//! database), and settings from an environment file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,4 +76,42 @@ fn units_verify_and_stop_gracefully() {
     assert!(output.status.success(), "{stderr}");
     // Warnings (unknown keys, keys in the wrong section) come with exit status 0.
     assert!(stderr.trim().is_empty(), "systemd-analyze warns:\n{stderr}");
+}
+
+/// The value of `key=` in a unit file, if set.
+fn setting(unit: &str, key: &str) -> Option<u64> {
+    unit.lines()
+        .find_map(|line| line.trim().strip_prefix(&format!("{key}=")))
+        .map(|value| {
+            value
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{key}={value} is not a number of seconds or starts"))
+        })
+}
+
+/// The services that open the database fail at start on a database they cannot write (a full
+/// disk, a read-only file system): systemd must give up after a few tries instead of
+/// restarting them for ever. The limit only works if the tries fit in its interval.
+#[test]
+fn database_services_stop_restarting_after_repeated_failed_starts() {
+    for service in ["punchr-server", "punchr-honeypot"] {
+        let unit = std::fs::read_to_string(units_dir().join(format!("{service}.service")))
+            .unwrap_or_else(|e| panic!("{service}.service: {e}"));
+        assert!(unit.contains("Restart=on-failure"), "{service}.service");
+        let burst = setting(&unit, "StartLimitBurst")
+            .unwrap_or_else(|| panic!("{service}.service has no StartLimitBurst"));
+        let interval = setting(&unit, "StartLimitIntervalSec")
+            .unwrap_or_else(|| panic!("{service}.service has no StartLimitIntervalSec"));
+        let pause = setting(&unit, "RestartSec").unwrap_or(0);
+        assert!(
+            burst >= 1 && interval > 0,
+            "{service}.service: {burst} in {interval}s"
+        );
+        assert!(
+            burst * pause < interval,
+            "{service}.service: {burst} starts {pause}s apart never fit in {interval}s, so the \
+             limit never stops the restarts"
+        );
+    }
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 
 use crate::selection::CandidateCache;
 use crate::{Result, StoreError};
@@ -38,6 +39,10 @@ pub struct Store {
     pool: AnyPool,
     engine: Engine,
     pub(crate) candidates: Arc<CandidateCache>,
+    /// Where the database is, password removed, for messages.
+    location: Arc<str>,
+    /// The file of a SQLite database given as a path.
+    sqlite_file: Option<Arc<Path>>,
 }
 
 impl Store {
@@ -47,17 +52,88 @@ impl Store {
     /// SQLite file, which is created if missing (its directory must exist).
     pub async fn open(location: &str) -> Result<Store> {
         let store = Self::connect(location).await?;
-        store.migrate().await?;
+        if let Err(error) = store.migrate().await {
+            // Migrations are the first writes; when they fail because nothing may be written,
+            // say that rather than which statement failed.
+            return Err(store.unwritable_or(error).await);
+        }
         Ok(store)
+    }
+
+    /// Refuses a database this process cannot write to: a service that stores what it
+    /// measures checks this at start, so a read-only file, file system, database or role stops
+    /// it with a clear error instead of failing every write later.
+    pub async fn ensure_writable(&self) -> Result<()> {
+        match self.read_only_reason().await? {
+            Some(reason) => Err(self.unwritable(reason)),
+            None => Ok(()),
+        }
+    }
+
+    fn unwritable(&self, reason: String) -> StoreError {
+        StoreError::Unwritable {
+            location: self.location.to_string(),
+            reason,
+        }
+    }
+
+    async fn unwritable_or(&self, error: StoreError) -> StoreError {
+        match self.read_only_reason().await {
+            Ok(Some(reason)) => self.unwritable(reason),
+            _ => error,
+        }
+    }
+
+    /// Why nothing can be written, if so: the operating system's answer to opening the SQLite
+    /// file for writing, or the database's to starting a write transaction.
+    async fn read_only_reason(&self) -> Result<Option<String>> {
+        if let Some(file) = &self.sqlite_file {
+            if let Err(error) = std::fs::OpenOptions::new().append(true).open(file) {
+                return Ok(Some(error.to_string()));
+            }
+        }
+        match self.engine {
+            Engine::Postgres => {
+                let read_only: String =
+                    sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok((read_only == "on").then(|| {
+                    "PostgreSQL allows only read-only transactions here \
+                     (default_transaction_read_only is on, or the server is a standby)"
+                        .to_owned()
+                }))
+            }
+            Engine::Sqlite => {
+                let mut conn = self.pool.acquire().await?;
+                match conn.execute("BEGIN IMMEDIATE").await {
+                    Ok(_) => {
+                        conn.execute("ROLLBACK").await?;
+                        Ok(None)
+                    }
+                    Err(error) => match StoreError::from(error) {
+                        StoreError::ReadOnly(error) => Ok(Some(error.to_string())),
+                        other => Err(other),
+                    },
+                }
+            }
+        }
     }
 
     /// Connects without applying migrations.
     pub async fn connect(location: &str) -> Result<Store> {
         install_default_drivers();
         let (engine, url) = resolve_location(location)?;
-        let connect_error = |source| StoreError::Connect {
-            location: redact_password(location),
-            source,
+        let sqlite_file = sqlite_file(location, engine);
+        let connect_error = |source| match sqlite_file.as_deref().and_then(unwritable_file) {
+            Some(reason) => StoreError::Unwritable {
+                location: redact_password(location),
+                reason,
+            },
+            None => StoreError::Connect {
+                location: redact_password(location),
+                source,
+            },
         };
         // A pool retries failed connections until its timeout; one plain connection first turns
         // a wrong password or a file that is no database into an immediate, precise error.
@@ -74,6 +150,8 @@ impl Store {
             pool,
             engine,
             candidates: Arc::default(),
+            location: redact_password(location).into(),
+            sqlite_file: sqlite_file.map(Into::into),
         })
     }
 
@@ -100,6 +178,20 @@ impl Store {
     /// Closes every connection; waits for the ones in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Closes `conn` instead of returning it to the pool when the write on it failed.
+///
+/// After a failed COMMIT or ROLLBACK, what sqlx believes about the connection's transaction no
+/// longer has to match the database. Seen on a full disk with SQLite: after a COMMIT failed, the
+/// connection went back to the pool and the results written on it next were confirmed to the
+/// client, yet never became visible to anyone else, and it held SQLite's write lock, so every
+/// other write failed with "database is locked" (the fault tests in the server crate catch
+/// it). A fresh connection has no such history; closing this one rolls back what it holds.
+pub(crate) fn discard_if_failed<T>(conn: &mut PoolConnection<Any>, written: &Result<T>) {
+    if written.is_err() {
+        conn.close_on_drop();
     }
 }
 
@@ -161,6 +253,32 @@ fn resolve_location(location: &str) -> Result<(Engine, String)> {
         Engine::Sqlite,
         format!("sqlite://{}?mode=rwc", percent_encode_path(location)),
     ))
+}
+
+/// The file of a SQLite database given as a plain path.
+fn sqlite_file(location: &str, engine: Engine) -> Option<std::path::PathBuf> {
+    (engine == Engine::Sqlite && !location.starts_with("sqlite:")).then(|| location.into())
+}
+
+/// Why SQLite could not open `file`, when the reason is that it cannot be written or created:
+/// SQLite itself only says "unable to open database file".
+fn unwritable_file(file: &Path) -> Option<String> {
+    let attempt = if file.exists() {
+        std::fs::OpenOptions::new().append(true).open(file)
+    } else {
+        let created = std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(file);
+        if created.is_ok() {
+            let _ = std::fs::remove_file(file);
+        }
+        created
+    };
+    attempt.err().map(|error| match file.exists() {
+        true => error.to_string(),
+        false => format!("cannot create the file: {error}"),
+    })
 }
 
 /// Escapes the characters that would end or change the path part of a URL.

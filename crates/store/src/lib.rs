@@ -30,7 +30,7 @@ mod time;
 
 pub use address::AddressFacts;
 pub use engine::{redact_password, Engine, Store};
-pub use error::StoreError;
+pub use error::{error_line, StoreError};
 pub use keys::{ApiKey, ApiKeySecret};
 pub use model::{
     AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent,

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use multiaddr::Multiaddr;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 
+use crate::engine::discard_if_failed;
 use crate::{now_unix_nanos, AddressFacts, NewConnectionEvent, PeerInfo, Result, Store};
 
 /// The protocol whose support makes a peer a hole punching candidate.
@@ -116,20 +117,26 @@ impl Store {
     /// Binds a client's host to the API key that registered it; returns the host's peer id in the
     /// database. Registering again refreshes the peer's facts and the host's last-seen time.
     pub async fn register_host(&self, api_key_id: i64, host: &PeerInfo) -> Result<i64> {
-        let mut tx = self.pool().begin().await?;
-        let peer_db_id = upsert_peer(&mut tx, host).await?;
-        let now = now_unix_nanos();
-        sqlx::query(
-            "INSERT INTO client_hosts (api_key_id, peer_id, registered_at, last_seen_at) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (api_key_id, peer_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-        )
-        .bind(api_key_id)
-        .bind(peer_db_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(peer_db_id)
+        let mut conn = self.pool().acquire().await?;
+        let written = async {
+            let mut tx = conn.begin().await?;
+            let peer_db_id = upsert_peer(&mut tx, host).await?;
+            let now = now_unix_nanos();
+            sqlx::query(
+                "INSERT INTO client_hosts (api_key_id, peer_id, registered_at, last_seen_at) VALUES ($1, $2, $3, $3) \
+                 ON CONFLICT (api_key_id, peer_id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+            )
+            .bind(api_key_id)
+            .bind(peer_db_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(peer_db_id)
+        }
+        .await;
+        discard_if_failed(&mut conn, &written);
+        written
     }
 
     /// The database id of `peer_id` if the API key `api_key_id` registered it as a host.
@@ -163,33 +170,47 @@ impl Store {
     /// Records a NATed peer's connection to the honeypot with its advertised addresses, in one
     /// transaction; returns the event's id.
     pub async fn record_connection_event(&self, event: &NewConnectionEvent) -> Result<i64> {
-        let mut tx = self.pool().begin().await?;
-        let local_id = upsert_peer(&mut tx, &event.local).await?;
-        let remote_id = upsert_peer(&mut tx, &event.remote).await?;
-        let conn_address_id = upsert_multi_address(&mut tx, &event.connection_address).await?;
-        let advertised = upsert_multi_addresses(&mut tx, &event.advertised_addresses).await?;
-        let row = sqlx::query(
-            "INSERT INTO connection_events (local_peer_id, remote_peer_id, conn_multi_address_id, opened_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(local_id)
-        .bind(remote_id)
-        .bind(conn_address_id)
-        .bind(event.opened_at)
-        .bind(now_unix_nanos())
-        .fetch_one(&mut *tx)
-        .await?;
-        let event_id: i64 = row.try_get(0)?;
-        for address_id in advertised.values() {
-            sqlx::query(
-                "INSERT INTO connection_event_addresses (connection_event_id, multi_address_id) VALUES ($1, $2)",
-            )
-            .bind(event_id)
-            .bind(*address_id)
-            .execute(&mut *tx)
-            .await?;
+        let mut conn = self.pool().acquire().await?;
+        let written = async {
+            let mut tx = conn.begin().await?;
+            let event_id = insert_connection_event(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(event_id)
         }
-        tx.commit().await?;
-        Ok(event_id)
+        .await;
+        discard_if_failed(&mut conn, &written);
+        written
     }
+}
+
+async fn insert_connection_event(
+    conn: &mut AnyConnection,
+    event: &NewConnectionEvent,
+) -> Result<i64> {
+    let local_id = upsert_peer(&mut *conn, &event.local).await?;
+    let remote_id = upsert_peer(&mut *conn, &event.remote).await?;
+    let conn_address_id = upsert_multi_address(&mut *conn, &event.connection_address).await?;
+    let advertised = upsert_multi_addresses(&mut *conn, &event.advertised_addresses).await?;
+    let row = sqlx::query(
+        "INSERT INTO connection_events (local_peer_id, remote_peer_id, conn_multi_address_id, opened_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(local_id)
+    .bind(remote_id)
+    .bind(conn_address_id)
+    .bind(event.opened_at)
+    .bind(now_unix_nanos())
+    .fetch_one(&mut *conn)
+    .await?;
+    let event_id: i64 = row.try_get(0)?;
+    for address_id in advertised.values() {
+        sqlx::query(
+            "INSERT INTO connection_event_addresses (connection_event_id, multi_address_id) VALUES ($1, $2)",
+        )
+        .bind(event_id)
+        .bind(*address_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(event_id)
 }

@@ -9,8 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 use multiaddr::Multiaddr;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 
+use crate::engine::discard_if_failed;
 use crate::facts::Facts;
 use crate::peers::{upsert_multi_addresses, upsert_peer};
 use crate::sql::{flag, optional_flag};
@@ -40,20 +41,34 @@ impl Store {
         if let Some(id) = self.result_with_report_id(result).await? {
             return Ok(InsertedResult { id, new: false });
         }
-        let mut tx = self.pool().begin().await?;
-        match insert_result(&mut tx, result).await {
-            Ok(id) => {
-                tx.commit().await?;
-                Ok(InsertedResult { id, new: true })
-            }
-            Err(error) => {
-                tx.rollback().await?;
-                // A concurrent delivery of the same report won the race: that is success.
-                match self.result_with_report_id(result).await? {
-                    Some(id) => Ok(InsertedResult { id, new: false }),
-                    None => Err(error),
+        let mut conn = self.pool().acquire().await?;
+        let written = async {
+            let mut tx = conn.begin().await?;
+            match insert_result(&mut tx, result).await {
+                Ok(id) => {
+                    tx.commit().await?;
+                    Ok(id)
+                }
+                Err(error) => {
+                    // The write's own error says more than a failed rollback would; the
+                    // connection is closed below either way.
+                    let _ = tx.rollback().await;
+                    Err(error)
                 }
             }
+        }
+        .await;
+        discard_if_failed(&mut conn, &written);
+        // Back to the pool (or closed) before the lookup below takes a connection: holding
+        // one while waiting for another deadlocks racing writers once the pool is used up.
+        drop(conn);
+        match written {
+            Ok(id) => Ok(InsertedResult { id, new: true }),
+            // A concurrent delivery of the same report won the race: that is success.
+            Err(error) => match self.result_with_report_id(result).await? {
+                Some(id) => Ok(InsertedResult { id, new: false }),
+                None => Err(error),
+            },
         }
     }
 

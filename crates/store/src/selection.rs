@@ -19,9 +19,10 @@ use std::sync::Arc;
 
 use multiaddr::Multiaddr;
 use rand::seq::SliceRandom;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 use tokio::sync::Mutex;
 
+use crate::engine::discard_if_failed;
 use crate::{Result, Store};
 
 /// The selection's windows and limits; times in nanoseconds.
@@ -123,13 +124,22 @@ impl Store {
     ) -> Result<Option<Handout>> {
         remote_ids.shuffle(&mut rand::thread_rng());
         for remote_id in remote_ids {
-            let mut tx = self.pool().begin().await?;
-            let handout = try_hand_out(&mut tx, remote_id, requester, rules, now).await?;
-            if handout.is_some() {
-                tx.commit().await?;
-                return Ok(handout);
+            let mut conn = self.pool().acquire().await?;
+            let tried = async {
+                let mut tx = conn.begin().await?;
+                let handout = try_hand_out(&mut tx, remote_id, requester, rules, now).await?;
+                if handout.is_some() {
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
+                }
+                Ok(handout)
             }
-            tx.rollback().await?;
+            .await;
+            discard_if_failed(&mut conn, &tried);
+            if let Some(handout) = tried? {
+                return Ok(Some(handout));
+            }
         }
         Ok(None)
     }

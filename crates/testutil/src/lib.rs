@@ -6,8 +6,10 @@
 //! found through `PUNCHR_TEST_POSTGRES_URL`. A missing server fails the PostgreSQL tests with a
 //! message saying how to start it: they never pass by skipping.
 
+pub mod disk;
 pub mod fixtures;
 pub mod libp2p_peers;
+pub mod postgres;
 
 use punchr_store::{Engine, Store};
 use sqlx::{Connection, Executor};
@@ -88,11 +90,16 @@ pub fn postgres_admin_url() -> String {
     })
 }
 
-/// Creates an empty database with a unique name and returns its URL.
+/// Creates an empty database with a unique name on the test PostgreSQL server and returns its
+/// URL.
 pub async fn create_postgres_database() -> String {
-    let admin_url = postgres_admin_url();
+    create_database_on(&postgres_admin_url()).await
+}
+
+/// Creates an empty database with a unique name on the server of `admin_url`; returns its URL.
+pub async fn create_database_on(admin_url: &str) -> String {
     let name = format!("punchr_test_{:016x}", rand::random::<u64>());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
+    let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .unwrap_or_else(|e| panic!("connect to the test PostgreSQL server at {admin_url}: {e}"));
     admin
@@ -100,7 +107,7 @@ pub async fn create_postgres_database() -> String {
         .await
         .expect("create a test database");
     admin.close().await.ok();
-    replace_database(&admin_url, &name)
+    replace_database(admin_url, &name)
 }
 
 /// `url` with its database name replaced by `name`.
