@@ -88,8 +88,12 @@ impl Store {
     /// file for writing, or the database's to starting a write transaction.
     async fn read_only_reason(&self) -> Result<Option<String>> {
         if let Some(file) = &self.sqlite_file {
-            if let Err(error) = std::fs::OpenOptions::new().append(true).open(file) {
-                return Ok(Some(error.to_string()));
+            // access(2), never open(2): closing any descriptor of the database file drops every
+            // POSIX lock this process holds on it, and another process sharing the file (the
+            // honeypot and the server do) may then checkpoint the WAL under our feet and
+            // corrupt the database (sqlite.org/howtocorrupt.html §2.2).
+            if let Err(error) = rustix::fs::access(file.as_ref(), rustix::fs::Access::WRITE_OK) {
+                return Ok(Some(std::io::Error::from(error).to_string()));
             }
         }
         match self.engine {
