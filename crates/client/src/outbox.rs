@@ -28,6 +28,15 @@ pub enum OutboxError {
         #[source]
         source: std::io::Error,
     },
+    /// A file does not hold an encoded result (cut short, or changed by something else).
+    #[error("outbox {path}: not an encoded result: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder found.
+        #[source]
+        source: prost::DecodeError,
+    },
 }
 
 /// One undelivered result.
@@ -104,16 +113,25 @@ impl Outbox {
         Ok(entries)
     }
 
+    /// Reads an entry and leaves it where it is.
+    pub fn read(&self, entry: &Entry) -> Result<TrackHolePunchRequest, OutboxError> {
+        let bytes = fs::read(&entry.path).map_err(io_error(&entry.path))?;
+        TrackHolePunchRequest::decode(bytes.as_slice()).map_err(|source| OutboxError::Corrupt {
+            path: entry.path.clone(),
+            source,
+        })
+    }
+
     /// Reads an entry. An unreadable one is moved to `corrupt/` and `None` is returned.
     pub fn load(&self, entry: &Entry) -> Result<Option<TrackHolePunchRequest>, OutboxError> {
-        let bytes = fs::read(&entry.path).map_err(io_error(&entry.path))?;
-        match TrackHolePunchRequest::decode(bytes.as_slice()) {
+        match self.read(entry) {
             Ok(request) => Ok(Some(request)),
-            Err(error) => {
-                tracing::error!(target: "punchr::client", file = %entry.path.display(), %error, "unreadable outbox entry moved to corrupt/");
+            Err(error @ OutboxError::Corrupt { .. }) => {
+                tracing::error!(target: "punchr::client", %error, "unreadable outbox entry moved to corrupt/");
                 self.set_aside(entry, "corrupt")?;
                 Ok(None)
             }
+            Err(error) => Err(error),
         }
     }
 

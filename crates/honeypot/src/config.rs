@@ -230,12 +230,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     match unit {
         "ms" => Ok(Duration::from_millis(value)),
         "" | "s" => Ok(Duration::from_secs(value)),
-        "m" => Ok(Duration::from_secs(value * 60)),
-        "h" => Ok(Duration::from_secs(value * 3600)),
+        "m" => minutes_or_hours(text, value, 60),
+        "h" => minutes_or_hours(text, value, 3600),
         other => Err(format!(
             "unknown unit {other:?} in {text:?}; use ms, s, m or h"
         )),
     }
+}
+
+/// `value` times `unit` seconds; an overflow is refused rather than wrapped.
+fn minutes_or_hours(text: &str, value: u64, unit: u64) -> Result<Duration, String> {
+    value
+        .checked_mul(unit)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long a duration"))
 }
 
 #[cfg(test)]
@@ -297,5 +305,17 @@ mod tests {
         assert!(parse_duration("soon")
             .unwrap_err()
             .contains("not a duration"));
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_overflowed() {
+        // Found while writing the config fuzz target: `value * 3600` overflowed (a panic in
+        // debug builds, a wrapped, wrong duration in release builds).
+        assert!(parse_duration("18446744073709551615h")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse_duration("307445734561825861m")
+            .unwrap_err()
+            .contains("too long"));
     }
 }

@@ -190,17 +190,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?} is not a duration; write e.g. 30s, 10m or 1h"))?;
     let seconds = match unit {
-        "" | "s" => value,
+        "" | "s" => Some(value),
         "ms" => return Ok(Duration::from_millis(value)),
-        "m" => value * 60,
-        "h" => value * 3600,
+        "m" => value.checked_mul(60),
+        "h" => value.checked_mul(3600),
         other => {
             return Err(format!(
                 "unknown unit {other:?} in {text:?}; use ms, s, m or h"
             ))
         }
     };
-    Ok(Duration::from_secs(seconds))
+    seconds
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long a duration"))
 }
 
 #[cfg(test)]
@@ -216,6 +218,22 @@ mod tests {
             .unwrap_err()
             .contains("not a duration"));
         assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_overflowed() {
+        // Found while writing the config fuzz target: `value * 3600` overflowed (a panic in
+        // debug builds, a wrapped, wrong duration in release builds).
+        assert!(parse_duration("18446744073709551615h")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse_duration("307445734561825861m")
+            .unwrap_err()
+            .contains("too long"));
+        assert_eq!(
+            parse_duration("18446744073709551615s"),
+            Ok(Duration::from_secs(u64::MAX))
+        );
     }
 
     #[test]

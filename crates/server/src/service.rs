@@ -128,16 +128,7 @@ impl PunchrService {
     }
 
     fn validate_host(&self, request: &pb::RegisterRequest) -> Result<PeerInfo, Status> {
-        let peer_id =
-            validate::peer_id("client_id", &request.client_id).map_err(invalid_argument)?;
-        let (agent_version, protocols) =
-            validate::peer_facts("", &request.agent_version, &request.protocols, &self.limits)
-                .map_err(invalid_argument)?;
-        Ok(PeerInfo {
-            peer_id,
-            agent_version,
-            protocols,
-        })
+        validate::register(request, &self.limits).map_err(invalid_argument)
     }
 
     /// Unknown (not missing, not oversized) keys may register themselves when allowed.
@@ -168,21 +159,8 @@ impl PunchrService {
         request: pb::GetAddrInfoRequest,
     ) -> Result<pb::GetAddrInfoResponse, Status> {
         let key = self.authenticate(&request.api_key).await?;
-        let asking = validate::peer_id("host_id", &request.host_id).map_err(invalid_argument)?;
-        let mut hosts = vec![asking.clone()];
-        for (i, bytes) in request
-            .all_host_ids
-            .iter()
-            .take(self.limits.max_addresses)
-            .enumerate()
-        {
-            hosts.push(
-                validate::peer_id(&format!("all_host_ids[{i}]"), bytes)
-                    .map_err(invalid_argument)?,
-            );
-        }
-        hosts.sort();
-        hosts.dedup();
+        let validate::AskingHosts { asking, all: hosts } =
+            validate::get_addr_info(&request, &self.limits).map_err(invalid_argument)?;
         let registered = self
             .store
             .registered_hosts(key.id, &hosts)

@@ -71,6 +71,10 @@ impl Default for Limits {
     }
 }
 
+/// PostgreSQL text cannot hold NUL characters; a text with one would fail the write (an internal
+/// error) instead of being refused as invalid.
+const NUL_REASON: &str = "contains a NUL character";
+
 /// 2020-01-01T00:00:00Z: no Punchr result is older.
 const EARLIEST_PLAUSIBLE_NS: i64 = 1_577_836_800_000_000_000;
 
@@ -84,7 +88,9 @@ pub fn peer_id(field: &str, bytes: &[u8]) -> Valid<String> {
         .map_err(|e| invalid(field, format!("not a peer ID: {e}")))
 }
 
-fn multiaddr(field: &str, bytes: &[u8], limits: &Limits) -> Valid<Multiaddr> {
+/// Checks a binary multiaddress: its size, its encoding, and that its text form (what the store
+/// keeps) reads back.
+pub fn multiaddr(field: &str, bytes: &[u8], limits: &Limits) -> Valid<Multiaddr> {
     if bytes.is_empty() {
         return Err(invalid(field, "empty multiaddress"));
     }
@@ -94,8 +100,21 @@ fn multiaddr(field: &str, bytes: &[u8], limits: &Limits) -> Valid<Multiaddr> {
             format!("longer than {} bytes", limits.max_address_bytes),
         ));
     }
-    Multiaddr::try_from(bytes.to_vec())
-        .map_err(|e| invalid(field, format!("not a multiaddress: {e}")))
+    let address = Multiaddr::try_from(bytes.to_vec())
+        .map_err(|e| invalid(field, format!("not a multiaddress: {e}")))?;
+    // The store keeps addresses as text and reads them back from it: an address whose text
+    // does not read back (a DNS name with a '/', a NUL) would be stored but never served.
+    let text = address.to_string();
+    if text.contains('\0') {
+        return Err(invalid(field, NUL_REASON));
+    }
+    match text.parse::<Multiaddr>() {
+        Ok(reread) if reread == address => Ok(address),
+        _ => Err(invalid(
+            field,
+            format!("{text} does not read back from its text form"),
+        )),
+    }
 }
 
 fn multiaddrs(field: &str, list: &[Vec<u8>], limits: &Limits) -> Valid<Vec<Multiaddr>> {
@@ -117,6 +136,7 @@ fn text(field: &str, value: Option<&str>, max_bytes: usize) -> Valid<Option<Stri
         Some(v) if v.len() > max_bytes => {
             Err(invalid(field, format!("longer than {max_bytes} bytes")))
         }
+        Some(v) if v.contains('\0') => Err(invalid(field, NUL_REASON)),
         Some(v) if !v.is_empty() => Ok(Some(v.to_owned())),
         _ => Ok(None),
     }
@@ -146,6 +166,9 @@ pub fn peer_facts(
                 format!("{field}protocols[{i}]"),
                 "must be 1 to 256 bytes",
             ));
+        }
+        if protocol.contains('\0') {
+            return Err(invalid(format!("{field}protocols[{i}]"), NUL_REASON));
         }
     }
     Ok((agent, protocols.to_vec()))
@@ -464,4 +487,171 @@ pub fn hole_punch_result(
             .map(|(i, m)| nat_mapping(i, m, limits))
             .collect::<Valid<Vec<_>>>()?,
     })
+}
+
+/// Validates a Register request: the host to bind to the API key.
+pub fn register(wire: &pb::RegisterRequest, limits: &Limits) -> Valid<PeerInfo> {
+    let peer_id = peer_id("client_id", &wire.client_id)?;
+    let (agent_version, protocols) = peer_facts("", &wire.agent_version, &wire.protocols, limits)?;
+    Ok(PeerInfo {
+        peer_id,
+        agent_version,
+        protocols,
+    })
+}
+
+/// The hosts a GetAddrInfo request names, as base58 peer IDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskingHosts {
+    /// The host that asks.
+    pub asking: String,
+    /// It and every other host of the client (at most [`Limits::max_addresses`] of them are
+    /// looked at), sorted, without duplicates.
+    pub all: Vec<String>,
+}
+
+/// Validates a GetAddrInfo request.
+pub fn get_addr_info(wire: &pb::GetAddrInfoRequest, limits: &Limits) -> Valid<AskingHosts> {
+    let asking = peer_id("host_id", &wire.host_id)?;
+    let mut all = vec![asking.clone()];
+    for (i, bytes) in wire
+        .all_host_ids
+        .iter()
+        .take(limits.max_addresses)
+        .enumerate()
+    {
+        all.push(peer_id(&format!("all_host_ids[{i}]"), bytes)?);
+    }
+    all.sort();
+    all.dedup();
+    Ok(AskingHosts { asking, all })
+}
+
+/// The server's RPCs, for checking a request body as it comes off the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rpc {
+    /// `/PunchrService/Register`.
+    Register,
+    /// `/PunchrService/GetAddrInfo`.
+    GetAddrInfo,
+    /// `/PunchrService/TrackHolePunch`.
+    TrackHolePunch,
+}
+
+impl Rpc {
+    /// Every RPC.
+    pub const ALL: [Rpc; 3] = [Rpc::Register, Rpc::GetAddrInfo, Rpc::TrackHolePunch];
+
+    /// The gRPC method path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Rpc::Register => pb::paths::REGISTER,
+            Rpc::GetAddrInfo => pb::paths::GET_ADDR_INFO,
+            Rpc::TrackHolePunch => pb::paths::TRACK_HOLE_PUNCH,
+        }
+    }
+
+    /// Splits a request body tagged with its RPC in the first byte (modulo 3, in the order of
+    /// [`Rpc::ALL`]), the format of the `grpc_request` fuzz corpus. An empty input is an empty
+    /// Register body.
+    pub fn split_tagged(data: &[u8]) -> (Rpc, &[u8]) {
+        match data.split_first() {
+            Some((tag, body)) => (Rpc::ALL[usize::from(*tag) % Rpc::ALL.len()], body),
+            None => (Rpc::Register, data),
+        }
+    }
+
+    /// The number of the request's `api_key` field.
+    pub fn api_key_field(self) -> u32 {
+        match self {
+            Rpc::Register => 4,
+            Rpc::GetAddrInfo => 3,
+            Rpc::TrackHolePunch => 13,
+        }
+    }
+}
+
+/// Why a request body was refused before the store was asked anything.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The body is not an encoding of the request message (gRPC answers INTERNAL, as tonic
+    /// does for every undecodable message).
+    #[error("cannot decode the {rpc:?} request: {source}")]
+    Decode {
+        /// The RPC.
+        rpc: Rpc,
+        /// What prost found.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// A field is not acceptable (gRPC answers INVALID_ARGUMENT).
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+}
+
+/// Decodes a request body of `rpc` the way the gRPC codec does and validates it the way the
+/// service does; `now` is Unix ns. The API key is not looked at: that needs the store.
+pub fn request(rpc: Rpc, body: &[u8], now: i64, limits: &Limits) -> Result<(), RequestError> {
+    use prost::Message;
+    let decode_error = |source| RequestError::Decode { rpc, source };
+    match rpc {
+        Rpc::Register => {
+            register(
+                &pb::RegisterRequest::decode(body).map_err(decode_error)?,
+                limits,
+            )?;
+        }
+        Rpc::GetAddrInfo => {
+            get_addr_info(
+                &pb::GetAddrInfoRequest::decode(body).map_err(decode_error)?,
+                limits,
+            )?;
+        }
+        Rpc::TrackHolePunch => {
+            let wire = pb::TrackHolePunchRequest::decode(body).map_err(decode_error)?;
+            hole_punch_result(&wire, 0, now, limits)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use multiaddr::Protocol;
+
+    #[test]
+    fn texts_with_a_nul_are_refused() {
+        // PostgreSQL refuses NUL in text columns: the write failed as an internal error.
+        let limits = Limits::default();
+        let err = peer_facts("", "kubo\0", &[], &limits).unwrap_err();
+        assert_eq!(err.to_string(), "agent_version: contains a NUL character");
+        let err = peer_facts("", "kubo", &["/ipfs/id\0".into()], &limits).unwrap_err();
+        assert_eq!(err.field, "protocols[0]");
+    }
+
+    #[test]
+    fn addresses_that_do_not_read_back_are_refused() {
+        // The store keeps the text form: "/dns/a/b/tcp/1" does not parse back.
+        let limits = Limits::default();
+        let slash = Multiaddr::empty()
+            .with(Protocol::Dns("a/b".into()))
+            .with(Protocol::Tcp(1));
+        let err = multiaddr("a", &slash.to_vec(), &limits).unwrap_err();
+        assert!(err.reason.contains("does not read back"), "{err}");
+        let nul = Multiaddr::empty().with(Protocol::Dns("a\0b".into()));
+        let err = multiaddr("a", &nul.to_vec(), &limits).unwrap_err();
+        assert_eq!(err.reason, NUL_REASON);
+        let good: Multiaddr = "/dns4/relay.example.org/tcp/443/wss".parse().unwrap();
+        assert_eq!(multiaddr("a", &good.to_vec(), &limits), Ok(good));
+    }
+
+    #[test]
+    fn tagged_bodies_name_their_rpc() {
+        assert_eq!(Rpc::split_tagged(&[]), (Rpc::Register, &[][..]));
+        assert_eq!(Rpc::split_tagged(&[1, 9]), (Rpc::GetAddrInfo, &[9][..]));
+        assert_eq!(Rpc::split_tagged(&[5]), (Rpc::TrackHolePunch, &[][..]));
+        let err = request(Rpc::Register, &[0xff], 0, &Limits::default()).unwrap_err();
+        assert!(matches!(err, RequestError::Decode { .. }), "{err}");
+    }
 }

@@ -192,11 +192,24 @@ pub async fn raw_unary(
     path: &'static str,
     message: Vec<u8>,
 ) -> Result<Vec<u8>, Status> {
-    let channel = Channel::from_shared(format!("http://{addr}"))
+    raw_unary_on(raw_channel(addr).await, path, message).await
+}
+
+/// A channel to the server at `addr`, for many [`raw_unary_on`] calls.
+pub async fn raw_channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
         .expect("a valid URI")
         .connect()
         .await
-        .expect("connect to the server");
+        .expect("connect to the server")
+}
+
+/// [`raw_unary`] over an open channel.
+pub async fn raw_unary_on(
+    channel: Channel,
+    path: &'static str,
+    message: Vec<u8>,
+) -> Result<Vec<u8>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.expect("the channel is ready");
     grpc.unary(
