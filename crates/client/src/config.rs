@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use multiaddr::Multiaddr;
 use punchr_keyfile::AMINO_BOOTSTRAP_PEERS;
+pub use punchr_store::parse_duration;
 
 /// The Punchr client: hole punches NATed peers the server hands out and reports every attempt.
 #[derive(Debug, Clone, Parser)]
@@ -195,35 +196,6 @@ pub fn parse_bootstrap_peer(text: &str) -> Result<BootstrapPeer, String> {
     text.parse()
         .map(BootstrapPeer::Address)
         .map_err(|e| format!("{text:?} is not a multiaddress: {e}"))
-}
-
-/// Parses `90s`, `10m`, `1h`, `500ms` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write e.g. 500ms, 15s or 2m"))?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(value)),
-        "ms" => Ok(Duration::from_millis(value)),
-        "m" => minutes_or_hours(text, value, 60),
-        "h" => minutes_or_hours(text, value, 3600),
-        other => Err(format!(
-            "unknown unit {other:?} in {text:?}; use ms, s, m or h"
-        )),
-    }
-}
-
-/// `value` times `unit` seconds; an overflow is refused rather than wrapped.
-fn minutes_or_hours(text: &str, value: u64, unit: u64) -> Result<Duration, String> {
-    value
-        .checked_mul(unit)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long a duration"))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
+pub use punchr_store::parse_duration;
 
 pub use punchr_keyfile::AMINO_BOOTSTRAP_PEERS;
 
@@ -215,35 +216,6 @@ impl HoneypotConfig {
         }
         Ok(())
     }
-}
-
-/// Parses `90s`, `10m`, `1h`, `500ms` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write e.g. 500ms, 5s, 10m or 1h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(value)),
-        "" | "s" => Ok(Duration::from_secs(value)),
-        "m" => minutes_or_hours(text, value, 60),
-        "h" => minutes_or_hours(text, value, 3600),
-        other => Err(format!(
-            "unknown unit {other:?} in {text:?}; use ms, s, m or h"
-        )),
-    }
-}
-
-/// `value` times `unit` seconds; an overflow is refused rather than wrapped.
-fn minutes_or_hours(text: &str, value: u64, unit: u64) -> Result<Duration, String> {
-    value
-        .checked_mul(unit)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long a duration"))
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub use model::{
 };
 pub use results::InsertedResult;
 pub use selection::{Handout, Requester, SelectionRules};
-pub use time::now_unix_nanos;
+pub use time::{now_unix_nanos, parse_duration};
 
 /// Result type of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
