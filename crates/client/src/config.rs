@@ -101,10 +101,17 @@ pub struct ClientConfig {
     /// Distinct peers that must observe an address before the client takes it as its public one.
     #[arg(long, env = "PUNCHR_CLIENT_MIN_OBSERVATIONS", default_value_t = 2)]
     pub min_observations: usize,
-    /// Take the hosts' listen addresses as public without waiting for observations (private
-    /// testbeds and loopback tests, where no observed address is public).
+    /// Take the hosts' listen addresses as public without waiting for observations, and dial
+    /// the non-public addresses a remote's CONNECT lists (private testbeds and loopback tests,
+    /// where no address is public; never on a volunteer's machine).
     #[arg(long, env = "PUNCHR_CLIENT_ASSUME_PUBLIC", default_value_t = false)]
     pub assume_public: bool,
+    /// How hole-punch dials choose their side of the direct connection's handshakes: `spec`
+    /// (always the client, as stock rust-libp2p) or `adaptive` (from the remote's agent
+    /// version, else client on attempts 1–2 and server on attempt 3, which also punches
+    /// go-libp2p peers older than v0.48). Recorded with every result.
+    #[arg(long, env = "PUNCHR_CLIENT_ROLE_STRATEGY", default_value = "adaptive")]
+    pub role_strategy: punchr_dcutr::RoleStrategy,
     /// Skip the latency measurements (pings).
     #[arg(long, env = "PUNCHR_CLIENT_NO_PINGS", default_value_t = false)]
     pub no_pings: bool,

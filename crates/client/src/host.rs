@@ -2,7 +2,7 @@
 //! (bootstrap, punch, cancel) over a channel. The task owns all libp2p state, so hosts never
 //! share locks and a slow host cannot stall another.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -17,8 +17,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::observed::{ObservedAddresses, TransportCoverage};
 use crate::punch::{ActivePunch, PunchOutput, PunchTimeouts};
 
-/// The agent version hosts announce.
-pub const AGENT_VERSION: &str = concat!("punchr/rust-client/", env!("CARGO_PKG_VERSION"));
+/// The agent version hosts announce. Not the original clients' `punchr/rust-client/` or
+/// `punchr/go-client/`: the server normalises their quirks by that prefix, and reports split
+/// results by client family (`punchr_store::agent`).
+pub const AGENT_VERSION: &str = concat!("punchr-rs/client/", env!("CARGO_PKG_VERSION"));
 
 /// The protocols a host speaks, as registered with the server.
 pub const PROTOCOLS: &[&str] = &[
@@ -44,8 +46,11 @@ pub struct HostSettings {
     pub listen: Vec<IpAddr>,
     /// Distinct peers that must observe an address before it counts as ours.
     pub min_observations: usize,
-    /// Take listen addresses as public at once (private testbeds).
+    /// Take listen addresses as public at once, and dial non-public CONNECT addresses
+    /// (private testbeds and loopback tests only).
     pub assume_public: bool,
+    /// How our hole-punch dials choose their handshake role.
+    pub role_strategy: punchr_dcutr::RoleStrategy,
     /// Timeouts of a punch.
     pub timeouts: PunchTimeouts,
 }
@@ -107,6 +112,13 @@ impl Host {
     pub fn spawn(keypair: Keypair, settings: HostSettings) -> Result<Host, HostError> {
         let peer_id = keypair.public().to_peer_id();
         let mut swarm = build_swarm(keypair)?;
+        let dcutr = &mut swarm.behaviour_mut().dcutr;
+        dcutr.set_role_strategy(settings.role_strategy);
+        // CONNECT offers only what `ObservedAddresses` confirmed from direct connections:
+        // identify's raw observations include ones made over relayed connections, which name
+        // the relay's IP (lab: a js-libp2p remote reported it).
+        dcutr.offer_observed_addresses(false);
+        dcutr.dial_non_public_addresses(settings.assume_public);
         for ip in &settings.listen {
             for address in listen_addresses(*ip) {
                 swarm
@@ -220,6 +232,8 @@ struct HostTask {
     punching: Option<Punching>,
     identities: HashMap<PeerId, (String, Vec<String>)>,
     coverage: TransportCoverage,
+    /// Open relayed connections: what a peer observed over one of them is the relay's view.
+    relayed: HashSet<libp2p::swarm::ConnectionId>,
 }
 
 impl HostTask {
@@ -232,6 +246,7 @@ impl HostTask {
             punching: None,
             identities: HashMap::new(),
             coverage: TransportCoverage::default(),
+            relayed: HashSet::new(),
         }
     }
 
@@ -366,6 +381,9 @@ impl HostTask {
                 endpoint,
                 ..
             } => {
+                if endpoint.is_relayed() {
+                    self.relayed.insert(connection_id);
+                }
                 if let Some(punching) = &mut self.punching {
                     punching
                         .punch
@@ -377,6 +395,7 @@ impl HostTask {
                 connection_id,
                 ..
             } => {
+                self.relayed.remove(&connection_id);
                 if let Some(punching) = &mut self.punching {
                     punching.punch.connection_closed(peer_id, connection_id);
                 }
@@ -403,9 +422,10 @@ impl HostTask {
             SwarmEvent::Behaviour(HostBehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
-                ..
+                connection_id,
             })) => {
-                self.on_identified(peer_id, info);
+                let relayed = self.relayed.contains(&connection_id);
+                self.on_identified(peer_id, info, relayed);
             }
             SwarmEvent::Behaviour(HostBehaviourEvent::Ping(ping::Event {
                 connection,
@@ -427,10 +447,19 @@ impl HostTask {
         }
     }
 
-    fn on_identified(&mut self, peer_id: PeerId, info: identify::Info) {
+    fn on_identified(&mut self, peer_id: PeerId, info: identify::Info, relayed: bool) {
         let protocols = info.protocols.iter().map(ToString::to_string).collect();
+        self.swarm
+            .behaviour_mut()
+            .dcutr
+            .set_remote_agent(peer_id, &info.agent_version);
         self.identities
             .insert(peer_id, (info.agent_version.clone(), protocols));
+        if relayed {
+            // The peer saw the relay's side of the circuit, not us: never a candidate.
+            tracing::debug!(target: "punchr::client", %peer_id, observed = %info.observed_addr, "ignored an observation made over a relayed connection");
+            return;
+        }
         for address in self
             .coverage
             .identified(peer_id, &info.observed_addr, &info.listen_addrs)

@@ -39,6 +39,8 @@ pub struct AttemptRecord {
     pub direct_dial_error: Option<String>,
     /// Remote addresses used for the hole punch.
     pub addresses: Vec<Multiaddr>,
+    /// Our side of the direct connection's handshakes in this attempt's dial, once it started.
+    pub handshake_role: Option<punchr_dcutr::HandshakeRole>,
 }
 
 /// What the client observes during an attempt.
@@ -192,8 +194,34 @@ impl HolePunch {
             error: None,
             direct_dial_error: None,
             addresses: Vec::new(),
+            handshake_role: None,
         });
         Next::AwaitAttemptEvent
+    }
+
+    /// The running attempt's dial started with our handshake `role`.
+    pub fn dial_role(&mut self, role: punchr_dcutr::HandshakeRole) {
+        if let Some(attempt) = &mut self.current {
+            attempt.handshake_role = Some(role);
+        }
+    }
+
+    /// Whether an attempt is running (its stream opened, its end not yet seen).
+    pub fn attempt_running(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// A direct connection appeared that the remote dialed before opening any DCUtR stream:
+    /// a connection reversal, final at once (a remote that reached us directly has no reason to
+    /// hole punch; go-libp2p's initiator does not).
+    pub fn reversed_before_any_stream(&mut self) -> Next {
+        if self.outcome.is_some() || self.current.is_some() || !self.attempts.is_empty() {
+            return Next::AwaitAttemptEvent;
+        }
+        self.conclude(
+            Outcome::NoStream,
+            Some("the remote connected directly before opening a /libp2p/dcutr stream".into()),
+        )
     }
 
     /// An event of the running attempt.

@@ -254,15 +254,24 @@ impl ActivePunch {
                     addresses: self.remote_offer.clone(),
                 }))
             }
+            EventKind::DialStarted { handshake_role, .. } => {
+                self.punch.dial_role(*handshake_role);
+                None
+            }
+            // Our dial may outlive its attempt (the remote's dial won): nothing left to judge.
+            EventKind::DialFailed { .. } if !self.punch.attempt_running() => None,
             EventKind::DialFailed { error, .. } => {
                 self.last_dial_error = Some(error.clone());
                 Some(self.punch.attempt_event(AttemptEvent::DirectDialFailed {
                     error: error.clone(),
                 }))
             }
+            EventKind::UnsolicitedDirectConnection { inbound: true, .. } if event.attempt == 0 => {
+                Some(self.punch.reversed_before_any_stream())
+            }
             EventKind::AttemptFinished { outcome, .. } => Some(self.attempt_finished(outcome, at)),
-            // A direct connection we did not dial (the remote's hole punch dial, or a reversal)
-            // is in `connections`; the attempt's verdict waits for our own dial to end.
+            // A direct connection we did not dial during an attempt is in `connections`; DCUtR
+            // ends the attempt (`RemoteDialSucceeded`) if our dial was running.
             _ => None,
         };
         if let Some(next) = next {
@@ -273,7 +282,9 @@ impl ActivePunch {
     fn attempt_finished(&mut self, outcome: &DcutrOutcome, at: UnixNanos) -> Next {
         let ended = |success, error| AttemptEvent::Ended { at, success, error };
         match outcome {
-            DcutrOutcome::Succeeded { .. } => self.punch.attempt_event(ended(true, None)),
+            DcutrOutcome::Succeeded { .. } | DcutrOutcome::RemoteDialSucceeded { .. } => {
+                self.punch.attempt_event(ended(true, None))
+            }
             // Our dial failed but the remote's reached us: the punch worked (go-libp2p's responder
             // also judges by the direct connections that exist when the attempt ends).
             DcutrOutcome::DialFailed if self.has_direct_connection() => {

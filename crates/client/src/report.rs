@@ -44,6 +44,8 @@ pub struct ReportContext {
     pub protocol_filter: Vec<i32>,
     /// Latency measurements around the punch.
     pub latencies: Vec<Latency>,
+    /// How the host's dials chose their handshake role.
+    pub role_strategy: punchr_dcutr::RoleStrategy,
 }
 
 fn unix_nanos(at: i64) -> u64 {
@@ -93,6 +95,23 @@ fn wire_attempt(attempt: &AttemptRecord) -> pb::HolePunchAttempt {
         error: attempt.error.clone(),
         direct_dial_error: attempt.direct_dial_error.clone(),
         multi_addresses: attempt.addresses.iter().map(|a| a.to_vec()).collect(),
+        handshake_role: attempt
+            .handshake_role
+            .map(|role| wire_handshake_role(role).into()),
+    }
+}
+
+fn wire_handshake_role(role: punchr_dcutr::HandshakeRole) -> pb::HandshakeRole {
+    match role {
+        punchr_dcutr::HandshakeRole::Client => pb::HandshakeRole::Client,
+        punchr_dcutr::HandshakeRole::Server => pb::HandshakeRole::Server,
+    }
+}
+
+fn wire_role_strategy(strategy: punchr_dcutr::RoleStrategy) -> pb::RoleStrategy {
+    match strategy {
+        punchr_dcutr::RoleStrategy::Spec => pb::RoleStrategy::Spec,
+        punchr_dcutr::RoleStrategy::Adaptive => pb::RoleStrategy::Adaptive,
     }
 }
 
@@ -154,6 +173,7 @@ pub fn track_hole_punch_request(
         network_information: None,
         nat_mappings: Vec::new(),
         report_id: Some(rand::random::<[u8; 16]>().to_vec()),
+        role_strategy: Some(wire_role_strategy(context.role_strategy).into()),
     }
 }
 
@@ -180,6 +200,7 @@ mod tests {
             served_addresses: vec![relay.clone()],
             listen_addresses: vec![],
             protocol_filter: vec![4, 6],
+            role_strategy: punchr_dcutr::RoleStrategy::Adaptive,
             latencies: vec![
                 Latency {
                     peer_id: vec![3],

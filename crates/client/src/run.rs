@@ -111,6 +111,7 @@ impl Client {
             listen: config.listen.clone(),
             min_observations: config.min_observations,
             assume_public: config.assume_public,
+            role_strategy: config.role_strategy,
             timeouts: PunchTimeouts {
                 connect: config.connect_timeout,
                 stream: config.stream_timeout,
@@ -264,6 +265,7 @@ impl Client {
             listen_addresses: host.addresses().await?,
             protocol_filter: assignment.protocol_filter,
             latencies: output.latencies,
+            role_strategy: self.config.role_strategy,
         };
         let outcome = output.classified.outcome;
         self.metrics.punched(outcome.as_str());

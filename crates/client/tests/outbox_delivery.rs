@@ -30,6 +30,7 @@ fn result(client: &libp2p_identity::PeerId, api_key: &str, n: i64) -> TrackHoleP
         listen_addresses: vec!["/ip4/198.18.4.4/tcp/12000".parse().unwrap()],
         protocol_filter: vec![],
         latencies: vec![],
+        role_strategy: punchr_dcutr::RoleStrategy::Adaptive,
     };
     track_hole_punch_request(&context, &classified)
 }

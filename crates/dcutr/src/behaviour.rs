@@ -42,7 +42,9 @@ use crate::{
     handler::{Command, Handler, HandlerCommand, HandlerReport, Report},
     message::is_relayed,
     preference::Preference,
-    upgrade::{DialError, Output, Upgrades},
+    roles::{HandshakeRole, RemoteRoles, RoleStrategy},
+    scope,
+    upgrade::{DialError, Output, StartedDial, Upgrades},
 };
 
 /// The instrumented DCUtR behaviour: add it to a swarm next to the relay client and read its
@@ -56,6 +58,10 @@ pub struct Behaviour {
     candidates: SharedCandidates,
     upgrades: Upgrades,
     preferences: HashMap<PeerId, Preference>,
+    /// Offer identify's unconfirmed observations in CONNECT (stock behaviour).
+    offer_observed: bool,
+    /// Dial any address a CONNECT names, not only public ones (tests on one machine).
+    dial_non_public: bool,
 }
 
 impl Behaviour {
@@ -70,9 +76,39 @@ impl Behaviour {
         Self {
             clock,
             candidates: SharedCandidates::new(local_peer_id),
-            upgrades: Upgrades::new(clock),
+            upgrades: Upgrades::new(clock, RoleStrategy::default()),
             preferences: HashMap::new(),
+            offer_observed: true,
+            dial_non_public: false,
         }
+    }
+
+    /// How our dials choose their handshake role when we are the responder (default:
+    /// [`RoleStrategy::Adaptive`]); applies to dials from now on.
+    pub fn set_role_strategy(&mut self, strategy: RoleStrategy) {
+        self.upgrades.set_strategy(strategy);
+    }
+
+    /// Tells the behaviour `peer`'s identify agent version, which [`RoleStrategy::Adaptive`]
+    /// reads to pick its role ([`RemoteRoles::from_agent_version`]).
+    pub fn set_remote_agent(&mut self, peer: PeerId, agent_version: &str) {
+        self.upgrades
+            .set_remote_roles(peer, RemoteRoles::from_agent_version(agent_version));
+    }
+
+    /// Whether CONNECT also offers the addresses identify merely observed (true, as the stock
+    /// crate does) or only confirmed external addresses and added ones. A peer that reports
+    /// the address it saw over a *relayed* connection reports the relay's, so a user who can
+    /// tell the two apart confirms addresses itself and turns this off.
+    pub fn offer_observed_addresses(&mut self, offer: bool) {
+        self.offer_observed = offer;
+    }
+
+    /// Whether to dial CONNECT addresses that are not public (loopback, private, link-local…).
+    /// Off by default, as go-libp2p: a stranger's CONNECT must not make us connect into our
+    /// own machine or network. Turn it on only for tests on one machine.
+    pub fn dial_non_public_addresses(&mut self, dial: bool) {
+        self.dial_non_public = dial;
     }
 
     /// The clock that converts this behaviour's instants to Unix nanoseconds.
@@ -172,7 +208,7 @@ impl NetworkBehaviour for Behaviour {
             }) => self
                 .upgrades
                 .dial_failed(connection_id, render_dial_error(error), now),
-            FromSwarm::NewExternalAddrCandidate(e) => {
+            FromSwarm::NewExternalAddrCandidate(e) if self.offer_observed => {
                 self.candidates.with(|c| c.observe(e.addr.clone()))
             }
             FromSwarm::ExternalAddrConfirmed(e) => {
@@ -225,28 +261,76 @@ impl NetworkBehaviour for Behaviour {
                 relayed_connection,
                 attempt,
                 addrs,
-                override_role,
+                handshake_role,
             } => {
-                let addrs = self.preference_for(&peer_id).apply(&addrs);
-                let mut dial = DialOpts::peer_id(peer_id)
-                    .condition(PeerCondition::Always)
-                    .addresses(addrs.clone());
-                if override_role {
-                    dial = dial.override_role();
+                let mut addrs = self.preference_for(&peer_id).apply(&addrs);
+                if !self.dial_non_public {
+                    addrs.retain(scope::is_public);
                 }
+                let responder = self.upgrades.role_of(relayed_connection) == Some(Role::Responder);
+                let (addrs, dial) = dial_options(peer_id, addrs, handshake_role, responder);
                 let opts = dial.build();
                 // Recorded before the swarm sees the dial, so that an immediate failure
                 // (reported synchronously) finds it.
                 self.upgrades.dial_started(
                     relayed_connection,
                     attempt,
-                    opts.connection_id(),
-                    addrs,
+                    StartedDial {
+                        id: opts.connection_id(),
+                        addrs,
+                        handshake_role,
+                    },
                     self.clock.now(),
                 );
                 ToSwarm::Dial { opts }
             }
         })
+    }
+}
+
+/// The dial for a hole punch with our `role`. An initiator dials as the stock crate does (role
+/// overridden, port reused). A responder that takes the server role overrides the role too;
+/// for QUIC that only works with libp2p-quic's hole puncher, which `PortUse::New` selects (it
+/// sends random packets from the *listening* socket and waits for the remote's handshake; with
+/// `Reuse` the dial would be an ordinary client dial). Such a dial takes one transport: TCP when
+/// the addresses mix both, so that the role the event reports is the one the dial has.
+fn dial_options(
+    peer_id: PeerId,
+    addrs: Vec<Multiaddr>,
+    role: HandshakeRole,
+    responder: bool,
+) -> (
+    Vec<Multiaddr>,
+    libp2p::swarm::dial_opts::WithPeerIdWithAddresses,
+) {
+    let base = |addrs: &[Multiaddr]| {
+        DialOpts::peer_id(peer_id)
+            .condition(PeerCondition::Always)
+            .addresses(addrs.to_vec())
+    };
+    match role {
+        HandshakeRole::Client => {
+            let dial = base(&addrs);
+            (addrs, dial)
+        }
+        HandshakeRole::Server if !responder => {
+            let dial = base(&addrs).override_role();
+            (addrs, dial)
+        }
+        HandshakeRole::Server => {
+            let tcp: Vec<Multiaddr> = addrs
+                .iter()
+                .filter(|a| !scope::is_quic(a))
+                .cloned()
+                .collect();
+            if tcp.is_empty() {
+                let dial = base(&addrs).override_role().allocate_new_port();
+                (addrs, dial)
+            } else {
+                let dial = base(&tcp).override_role();
+                (tcp, dial)
+            }
+        }
     }
 }
 

@@ -9,6 +9,8 @@ use std::{fmt, time::Duration, time::Instant};
 
 use libp2p::{swarm::ConnectionId, Multiaddr, PeerId};
 
+use crate::roles::HandshakeRole;
+
 /// The `tracing` target of this crate's step events.
 pub const TRACE_TARGET: &str = "punchr::dcutr";
 
@@ -83,8 +85,10 @@ pub enum EventKind {
     DialStarted {
         /// The id the resulting connection (or the failure) will carry.
         connection_id: ConnectionId,
-        /// The remote's non-relayed addresses from its CONNECT.
+        /// The remote's non-relayed addresses from its CONNECT that we dial.
         addrs: Vec<Multiaddr>,
+        /// Our side of the direct connection's handshakes (see [`crate::RoleStrategy`]).
+        handshake_role: HandshakeRole,
     },
     /// Our dial produced a direct connection.
     DialSucceeded {
@@ -137,6 +141,12 @@ pub enum AttemptOutcome {
         /// The direct connection.
         connection_id: ConnectionId,
     },
+    /// While our hole-punch dial ran, the remote's reached us first and made this direct
+    /// connection (our dial may still end later; the attempt ended here).
+    RemoteDialSucceeded {
+        /// The direct connection.
+        connection_id: ConnectionId,
+    },
     /// Our hole-punch dial failed (the errors are in [`EventKind::DialFailed`]).
     DialFailed,
     /// The CONNECT/SYNC exchange, or opening its stream, did not finish in time.
@@ -158,6 +168,7 @@ impl AttemptOutcome {
     fn as_str(&self) -> &'static str {
         match self {
             Self::Succeeded { .. } => "succeeded",
+            Self::RemoteDialSucceeded { .. } => "remote_dial_succeeded",
             Self::DialFailed => "dial_failed",
             Self::Timeout => "timeout",
             Self::Unsupported => "unsupported",
@@ -214,7 +225,13 @@ impl Event {
             EventKind::DialStarted {
                 connection_id,
                 addrs,
-            } => step!("dial_started", connection_id = %connection_id, addrs = %Addrs(addrs)),
+                handshake_role,
+            } => step!(
+                "dial_started",
+                connection_id = %connection_id,
+                addrs = %Addrs(addrs),
+                handshake_role = handshake_role.as_str()
+            ),
             EventKind::DialSucceeded {
                 connection_id,
                 address,

@@ -33,13 +33,19 @@
 //! - `handler`: streams and the 10 s deadline; stock `handler/relayed.rs`.
 //! - `behaviour`: swarm plumbing and dial options; stock `behaviour.rs`.
 //! - `candidates`: our addresses for CONNECT; stock `behaviour.rs` (`Candidates`).
+//! - `scope`: which CONNECT addresses we dial (public ones); go-multiaddr's `IsPublicAddr`.
+//! - `roles`: which handshake role the responder's dial takes per attempt; go-libp2p's role
+//!   history (issue #3171, PR #3044, v0.48).
 //! - `clock`, `event`: this crate's own.
 //!
 //! Deliberate differences from the stock crate, each for the measurement's sake: candidates are
 //! read when a CONNECT is sent (stock: copied once per relayed connection) and include confirmed
 //! external addresses and user-added ones; a new inbound stream replaces an exchange still
 //! running (stock: the new stream is dropped); the responder reports its dial failures (stock:
-//! silence). Retries, timeouts, dial options and message checks are the stock crate's.
+//! silence); the responder's handshake role follows a [`RoleStrategy`] (stock: always the spec's,
+//! which is [`RoleStrategy::Spec`]), so that go-libp2p peers of every DCUtR role era can be
+//! punched; an attempt whose dial is running ends when the remote's dial makes the direct
+//! connection first (stock: it waits for its own dial). Retries, timeouts, dial options and message checks are the stock crate's.
 
 mod behaviour;
 mod candidates;
@@ -49,6 +55,8 @@ mod handler;
 mod handshake;
 mod message;
 mod preference;
+mod roles;
+mod scope;
 mod upgrade;
 
 pub use behaviour::Behaviour;
@@ -57,4 +65,5 @@ pub use event::{AttemptOutcome, Event, EventKind, Role, TRACE_TARGET};
 pub use handler::{HANDSHAKE_TIMEOUT, PROTOCOL_NAME};
 pub use message::MAX_MESSAGE_SIZE;
 pub use preference::Preference;
+pub use roles::{HandshakeRole, RemoteRoles, RoleStrategy};
 pub use upgrade::MAX_ATTEMPTS;

@@ -21,6 +21,7 @@ use crate::{
     clock::Clock,
     event::{AttemptOutcome, Event, EventKind, Role},
     handshake::Step,
+    roles::{HandshakeRole, RemoteRoles, RoleStrategy},
 };
 
 /// Attempts the initiator makes per relayed connection (the spec's one try plus two retries).
@@ -42,9 +43,21 @@ pub(crate) enum Output {
         relayed_connection: ConnectionId,
         attempt: u8,
         addrs: Vec<Multiaddr>,
-        /// Initiators dial as the listener of the security and muxer handshakes.
-        override_role: bool,
+        /// Our side of the security and muxer handshakes: initiators are always the server; a
+        /// responder's comes from its [`RoleStrategy`].
+        handshake_role: HandshakeRole,
     },
+}
+
+/// A hole-punch dial the behaviour handed to the swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StartedDial {
+    /// The dial's connection id.
+    pub(crate) id: ConnectionId,
+    /// The addresses dialed.
+    pub(crate) addrs: Vec<Multiaddr>,
+    /// Our handshake role on it.
+    pub(crate) handshake_role: HandshakeRole,
 }
 
 /// Why an attempt ended before its dial, as reported by the connection handler.
@@ -87,6 +100,8 @@ struct Attempt {
 struct Relayed {
     peer_id: PeerId,
     role: Role,
+    /// What the remote's agent version says of its roles (responder's choice of role).
+    remote_roles: RemoteRoles,
     /// Attempts begun so far.
     started: u8,
     /// Unfinished attempts by number (a responder's earlier dial may outlive its stream).
@@ -110,6 +125,7 @@ impl Relayed {
 #[derive(Debug)]
 pub(crate) struct Upgrades {
     clock: Clock,
+    strategy: RoleStrategy,
     relayed: BTreeMap<ConnectionId, Relayed>,
     /// Our dials: dial id → (relayed connection, attempt).
     dials: HashMap<ConnectionId, (ConnectionId, u8)>,
@@ -117,13 +133,31 @@ pub(crate) struct Upgrades {
 }
 
 impl Upgrades {
-    pub(crate) fn new(clock: Clock) -> Self {
+    pub(crate) fn new(clock: Clock, strategy: RoleStrategy) -> Self {
         Self {
             clock,
+            strategy,
             relayed: BTreeMap::new(),
             dials: HashMap::new(),
             outputs: VecDeque::new(),
         }
+    }
+
+    /// The responder's role strategy from now on.
+    pub(crate) fn set_strategy(&mut self, strategy: RoleStrategy) {
+        self.strategy = strategy;
+    }
+
+    /// What `peer_id`'s agent version says of its roles, for its relayed connections.
+    pub(crate) fn set_remote_roles(&mut self, peer_id: PeerId, roles: RemoteRoles) {
+        for relayed in self.relayed.values_mut().filter(|r| r.peer_id == peer_id) {
+            relayed.remote_roles = roles;
+        }
+    }
+
+    /// Our role on a relayed connection still followed.
+    pub(crate) fn role_of(&self, relayed_id: ConnectionId) -> Option<Role> {
+        self.relayed.get(&relayed_id).map(|r| r.role)
     }
 
     /// The next thing for the behaviour to do.
@@ -151,6 +185,11 @@ impl Upgrades {
                 Relayed {
                     peer_id,
                     role,
+                    remote_roles: self
+                        .relayed
+                        .values()
+                        .find(|r| r.peer_id == peer_id)
+                        .map_or(RemoteRoles::Unknown, |r| r.remote_roles),
                     started: 0,
                     attempts: BTreeMap::new(),
                     closed: false,
@@ -205,7 +244,31 @@ impl Upgrades {
                     inbound: endpoint.is_listener(),
                 },
             );
+            self.remote_dial_won(relayed_id, connection_id, at);
         }
+    }
+
+    /// A direct connection we did not dial appeared while our hole-punch dial runs: the
+    /// remote's dial got through first, so the attempt ends now, not when our dial gives up.
+    fn remote_dial_won(
+        &mut self,
+        relayed_id: ConnectionId,
+        connection_id: ConnectionId,
+        at: Instant,
+    ) {
+        let Some(relayed) = self.relayed.get_mut(&relayed_id) else {
+            return;
+        };
+        let Some(attempt) = relayed.attempt_in(&[Phase::Dialing]) else {
+            return;
+        };
+        relayed.done = true;
+        self.finish(
+            relayed_id,
+            attempt,
+            at,
+            AttemptOutcome::RemoteDialSucceeded { connection_id },
+        );
     }
 
     /// A connection closed. For a relayed one, attempts still before their dial end here.
@@ -289,12 +352,16 @@ impl Upgrades {
         };
         self.set_phase(relayed_id, attempt, Phase::Dialing);
         let relayed = &self.relayed[&relayed_id];
+        let handshake_role = match relayed.role {
+            Role::Initiator => HandshakeRole::Server,
+            Role::Responder => self.strategy.responder_role(attempt, relayed.remote_roles),
+        };
         self.outputs.push_back(Output::Dial {
             peer_id: relayed.peer_id,
             relayed_connection: relayed_id,
             attempt,
             addrs,
-            override_role: relayed.role == Role::Initiator,
+            handshake_role,
         });
     }
 
@@ -328,18 +395,18 @@ impl Upgrades {
         &mut self,
         relayed_id: ConnectionId,
         attempt: u8,
-        dial_id: ConnectionId,
-        addrs: Vec<Multiaddr>,
+        dial: StartedDial,
         at: Instant,
     ) {
-        self.dials.insert(dial_id, (relayed_id, attempt));
+        self.dials.insert(dial.id, (relayed_id, attempt));
         self.emit(
             relayed_id,
             attempt,
             at,
             EventKind::DialStarted {
-                connection_id: dial_id,
-                addrs,
+                connection_id: dial.id,
+                addrs: dial.addrs,
+                handshake_role: dial.handshake_role,
             },
         );
     }

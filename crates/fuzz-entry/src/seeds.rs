@@ -79,6 +79,7 @@ fn track_hole_punch_request() -> pb::TrackHolePunchRequest {
             .then(|| "all dials failed".to_owned()),
         direct_dial_error: None,
         multi_addresses: direct.iter().map(Multiaddr::to_vec).collect(),
+        handshake_role: Some(pb::HandshakeRole::Client.into()),
     };
     pb::TrackHolePunchRequest {
         client_id: client.to_bytes(),
@@ -121,13 +122,14 @@ fn track_hole_punch_request() -> pb::TrackHolePunchRequest {
             addr_network: "ip4".into(),
         }],
         report_id: Some(vec![7; 16]),
+        role_strategy: Some(pb::RoleStrategy::Adaptive.into()),
     }
 }
 
 fn grpc_seeds() -> Vec<Seed> {
     let register = pb::RegisterRequest {
         client_id: peer(0).to_bytes(),
-        agent_version: "punchr/rust-client/0.1.0".into(),
+        agent_version: "punchr-rs/client/0.1.0".into(),
         protocols: vec!["/ipfs/id/1.0.0".into(), "/libp2p/dcutr".into()],
         api_key: "4c3f0a5e-55b6-4d5c-9a65-2b6f0e7d3c21".into(),
     };

@@ -220,12 +220,36 @@ mod tests {
     }
 
     #[test]
+    fn a_seed_gives_the_peer_id_other_implementations_check() {
+        // The js-libp2p lab remote (crates/lab/impls/js/test) and the Go remotes derive their
+        // identity from the same seed; this pins the value they compare against.
+        let id = from_seed(b"punchr-lab/remote-js", 0).public().to_peer_id();
+        assert_eq!(
+            id.to_string(),
+            "12D3KooWJMLXRQVknjpndMFKEVpcdvvp5W7sYrp2KvLBU4PX1CBF"
+        );
+    }
+
+    #[test]
     fn seeds_are_deterministic_and_distinct() {
         assert_eq!(from_seed(b"lab", 0).public(), from_seed(b"lab", 0).public());
         assert_ne!(from_seed(b"lab", 0).public(), from_seed(b"lab", 1).public());
         assert_ne!(
             from_seed(b"lab", 0).public(),
             from_seed(b"lab2", 0).public()
+        );
+    }
+
+    #[test]
+    fn from_seed_matches_the_go_remote() {
+        // The lab's go-libp2p remote (crates/lab/impls/go/identity_test.go) pins the same
+        // vector, so {peer_id:NAME} names Go peers too.
+        assert_eq!(
+            from_seed(b"punchr-lab/relay", 0)
+                .public()
+                .to_peer_id()
+                .to_string(),
+            "12D3KooWSoZBmN7H5rGPDFzkdQAWy8XpYNVkTTpnwNssiFTGNXPR"
         );
     }
 }

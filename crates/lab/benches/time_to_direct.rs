@@ -1,13 +1,15 @@
 //! Time from the relayed connection to the direct one, through real port-restricted NATs, at two
 //! link delays, as a ratio of the relayed RTT: Punchr's client (our DCUtR) against stock
-//! rust-libp2p DCUtR on the dialing side, with stock rust-libp2p remotes in both cases.
+//! rust-libp2p DCUtR and go-libp2p v0.52's hole punching (the role the original Go client had)
+//! on the dialing side, with stock rust-libp2p remotes in every case.
 //!
 //! `cargo bench -p punchr-lab --bench time_to_direct` (as root) prints one table. For each delay
 //! it runs two labs built from the `ci` scenario with a port-restricted client router and a
 //! port-restricted remote, TCP only: a Punchr campaign (server, honeypot, clients; the campaign
 //! report gives the medians), then the same topology where a stock dialer
-//! (`punchr-lab remote-peer --dial`) punches the remote through the relay once per fresh
-//! identity. `PUNCHR_BENCH_DELAYS` (one-way delay per link, comma separated; default `5ms,25ms`)
+//! (`punchr-lab remote-peer --dial`), then the lab's go-libp2p remote in the same mode
+//! (`<peers dir>/go-v0.52/remote --dial`, built by `scripts/lab-peers go-v0.52`), punches the
+//! remote through the relay once per fresh identity. `PUNCHR_BENCH_DELAYS` (one-way delay per link, comma separated; default `5ms,25ms`)
 //! and `PUNCHR_BENCH_PUNCHES` (default 20) change the sizes.
 
 #[path = "../tests/common/mod.rs"]
@@ -16,7 +18,7 @@ mod common;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{bin_dir, build_punchr_binaries, options, stock_dial, sys};
+use common::{bin_dir, build_punchr_binaries, foreign_dial, options, peers_dir, stock_dial, sys};
 use punchr_lab::campaign::{self, start_role, template_context, RunConfig};
 use punchr_lab::cli::{Cli, Command as LabCommand};
 use punchr_lab::collector::Collector;
@@ -49,7 +51,7 @@ fn scenario_args(delay: &str, punches: u64) -> punchr_lab::cli::RunArgs {
     ])
     .unwrap_or_else(|e| panic!("{e}"));
     match cli.command {
-        LabCommand::Run(args) => args,
+        LabCommand::Run(args) => *args,
         _ => unreachable!("parsed as run"),
     }
 }
@@ -90,7 +92,8 @@ fn median(values: &mut [f64]) -> Option<Duration> {
     ))
 }
 
-fn stock_side(scenario: &Scenario, punches: u64) -> Side {
+/// The stock rust-libp2p dialer and the go-libp2p one, in one lab.
+fn dialer_sides(scenario: &Scenario, punches: u64) -> (Side, Side) {
     let lab = Lab::build(sys(), scenario, options()).unwrap_or_else(|e| panic!("{e}"));
     let context = template_context(&lab, bin_dir()).expect("context");
     for role in [Role::Relay, Role::Bootstrap, Role::Remote] {
@@ -102,23 +105,41 @@ fn stock_side(scenario: &Scenario, punches: u64) -> Side {
         Duration::from_secs(30),
     )
     .expect("remote holds a reservation");
-    let (mut rtts, mut to_direct) = (Vec::new(), Vec::new());
-    let mut successes = 0;
-    for index in 0..punches {
-        let value = stock_dial(
+    let stock = dialer_side(punches, |index| {
+        stock_dial(
             &lab,
             "client-pr",
             "remote-pr",
             &format!("stock-dialer-{index}"),
-        );
+        )
+    });
+    let go = peers_dir().join("go-v0.52/remote");
+    let go = dialer_side(punches, |index| {
+        foreign_dial(
+            &lab,
+            &go,
+            "client-pr",
+            "remote-pr",
+            &format!("go-dialer-{index}"),
+        )
+    });
+    lab.stop_processes();
+    lab.tear_down();
+    (stock, go)
+}
+
+/// Medians over `punches` dials, each a fresh identity, of what `dial` printed.
+fn dialer_side(punches: u64, dial: impl Fn(u64) -> serde_json::Value) -> Side {
+    let (mut rtts, mut to_direct) = (Vec::new(), Vec::new());
+    let mut successes = 0;
+    for index in 0..punches {
+        let value = dial(index);
         if value["result"] == "direct" {
             successes += 1;
             to_direct.extend(value["direct_ms"].as_f64());
         }
         rtts.extend(value["relayed_rtt_ms"].as_f64());
     }
-    lab.stop_processes();
-    lab.tear_down();
     Side {
         rtt: median(&mut rtts),
         to_direct: median(&mut to_direct),
@@ -145,6 +166,12 @@ fn main() {
         return;
     }
     build_punchr_binaries();
+    let go = peers_dir().join("go-v0.52/remote");
+    assert!(
+        go.is_file(),
+        "{} is missing: build it with `scripts/lab-peers go-v0.52`",
+        go.display()
+    );
     let delays = std::env::var("PUNCHR_BENCH_DELAYS").unwrap_or_else(|_| "5ms,25ms".into());
     let punches: u64 = std::env::var("PUNCHR_BENCH_PUNCHES")
         .ok()
@@ -156,19 +183,20 @@ fn main() {
             run_config(&scenario_args(delay, punches), options(), bin_dir()).expect("config");
         eprintln!("delay {delay}: Punchr campaign");
         let ours = punchr_side(&config);
-        eprintln!("delay {delay}: stock dialer");
-        let stock = stock_side(&campaign::campaign_env(&config.scenario), punches);
-        rows.push((delay.to_owned(), ours, stock));
+        eprintln!("delay {delay}: stock rust-libp2p and go-libp2p dialers");
+        let (stock, go) = dialer_sides(&campaign::campaign_env(&config.scenario), punches);
+        rows.push((delay.to_owned(), ours, stock, go));
     }
     println!(
         "\nTime to direct connection through port-restricted NATs over TCP (medians; ratio = time to direct / relayed RTT)"
     );
     println!("| one-way delay per link | side | successes | relayed RTT (ms) | time to direct (ms) | ratio |");
     println!("|---|---|---:|---:|---:|---:|");
-    for (delay, ours, stock) in &rows {
+    for (delay, ours, stock, go) in &rows {
         for (name, side) in [
             ("Punchr client (our DCUtR)", ours),
             ("stock rust-libp2p DCUtR", stock),
+            ("go-libp2p v0.52 hole punching", go),
         ] {
             println!(
                 "| {delay} | {name} | {}/{} | {} | {} | {} |",

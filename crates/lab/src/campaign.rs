@@ -182,6 +182,7 @@ pub fn template_context(lab: &Lab, bin_dir: PathBuf) -> Result<Context> {
         key_files,
         db: default_db(lab).display().to_string(),
         local_db: None,
+        peers_dir: lab.options().peers_dir.clone(),
     })
 }
 
@@ -218,6 +219,7 @@ pub fn start_role(lab: &Lab, context: &Context, role: Role, timeout: Duration) -
             ip: peer.ip,
             public_ip: peer.public_ip,
             nat: peer.nat.as_str(),
+            implementation: peer.implementation,
         };
         let fail = |message| LabError::Template {
             peer: peer.name.clone(),
@@ -410,6 +412,7 @@ mod tests {
                     .collect(),
                 db: "/run/punchr.sqlite".into(),
                 local_db: None,
+                peers_dir: "/peers".into(),
             };
             for (index, peer) in plan.peers.iter().enumerate() {
                 let own = Own {
@@ -419,6 +422,7 @@ mod tests {
                     ip: peer.ip,
                     public_ip: peer.public_ip,
                     nat: peer.nat.as_str(),
+                    implementation: peer.implementation,
                 };
                 let command = peer
                     .command

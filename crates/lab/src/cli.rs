@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a scenario's lab, run its campaign, print a report, remove everything.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Build a scenario's lab and keep it until Ctrl-C (for experiments with `ip netns exec`).
     Up(UpArgs),
     /// Print a scenario's namespaces and addresses without building anything.
@@ -97,6 +97,10 @@ pub struct DirArgs {
     /// Parent of the run directories (plan, logs).
     #[arg(long, env = "PUNCHR_LAB_RUNS_DIR", default_value = "/tmp/punchr-lab")]
     pub runs_dir: PathBuf,
+    /// Where `scripts/lab-peers` built the remote implementations other than rust (default:
+    /// $XDG_CACHE_HOME/punchr-lab/peers, else ~/.cache/punchr-lab/peers).
+    #[arg(long, env = "PUNCHR_LAB_PEERS_DIR")]
+    pub peers_dir: Option<PathBuf>,
 }
 
 /// `punchr-lab run`.
@@ -131,6 +135,15 @@ pub struct RunArgs {
     /// Remote peers per remote NAT type (each behind its own router).
     #[arg(long, env = "PUNCHR_LAB_REMOTES")]
     pub remotes: Option<usize>,
+    /// Libp2p implementations of the remote peers, replacing the scenario's: every remote NAT
+    /// type gets its remotes once per implementation (rust, go-v0.40, go-v0.47, go-v0.52, kubo,
+    /// js), comma separated. All but rust are built by `scripts/lab-peers`.
+    #[arg(long, env = "PUNCHR_LAB_REMOTE_IMPLS", value_delimiter = ',')]
+    pub remote_impls: Option<Vec<crate::implementation::Implementation>>,
+    /// How the clients' hole-punch dials choose their handshake role (`spec`, `adaptive`):
+    /// sets PUNCHR_CLIENT_ROLE_STRATEGY for every client the scenario runs.
+    #[arg(long, env = "PUNCHR_LAB_ROLE_STRATEGY")]
+    pub role_strategy: Option<String>,
     /// Hosts (identities) per client.
     #[arg(long, env = "PUNCHR_LAB_HOSTS_PER_CLIENT")]
     pub hosts_per_client: Option<u32>,

@@ -4,10 +4,14 @@
 //!
 //! Identities are known in advance: a client with `--seed S` runs hosts `from_seed(S, 0..n)`,
 //! a remote peer `from_seed(S, 0)`, and the lab hands every peer the seed `punchr-lab/<name>`.
+//! A client program the lab cannot give an identity (an original client, which draws its own)
+//! is labelled by its API key instead: every host registered with a client peer's `{api_key}`
+//! gets that peer's NAT type before the results are read.
 
 use std::path::PathBuf;
 
-use punchr_store::Store;
+use punchr_report::lab::ImplementationRow;
+use punchr_store::{ApiKeySecret, Store};
 use sqlx::Row;
 
 use crate::campaign::Hooks;
@@ -27,6 +31,8 @@ pub struct Collector {
     store: Option<Store>,
     /// The measured cells, once collected.
     pub cells: Vec<Cell>,
+    /// The punches by remote implementation, role strategy and transport, once collected.
+    pub implementations: Vec<ImplementationRow>,
     /// Where the HTML report went, once written.
     pub html_written: Option<PathBuf>,
 }
@@ -47,6 +53,7 @@ impl Collector {
             runtime,
             store: None,
             cells: Vec::new(),
+            implementations: Vec::new(),
             html_written: None,
         })
     }
@@ -60,6 +67,16 @@ impl Collector {
         self.store
             .as_ref()
             .ok_or_else(|| LabError::Collect("the campaign database is not open".into()))
+    }
+
+    /// Every remote's (peer ID, implementation).
+    fn implementations(lab: &Lab) -> Vec<(String, &'static str)> {
+        lab.plan()
+            .peers
+            .iter()
+            .filter(|p| p.role == Role::Remote)
+            .map(|p| (template::peer_id(&p.name), p.implementation.name()))
+            .collect()
     }
 
     /// Every (peer ID, NAT type, note) the campaign runs.
@@ -84,6 +101,42 @@ impl Collector {
         labels
     }
 
+    /// Labels the hosts registered with each client peer's `{api_key}` (see
+    /// [`template::api_key`]); returns how many.
+    async fn label_by_api_key(store: &Store, lab: &Lab) -> Result<usize> {
+        let failed =
+            |e: &dyn std::fmt::Display| LabError::Collect(format!("labelling by API key: {e}"));
+        let mut labelled = 0;
+        for peer in lab
+            .plan()
+            .peers
+            .iter()
+            .filter(|p| matches!(p.role, Role::Client))
+        {
+            let secret = ApiKeySecret::new(template::api_key(&peer.name));
+            let Some(key) = store.find_api_key(&secret).await.map_err(|e| failed(&e))? else {
+                continue;
+            };
+            let rows = sqlx::query(
+                "SELECT p.peer_id FROM client_hosts h JOIN peers p ON p.id = h.peer_id \
+                 WHERE h.api_key_id = $1",
+            )
+            .bind(key.id)
+            .fetch_all(store.pool())
+            .await
+            .map_err(|e| failed(&e))?;
+            for row in rows {
+                let host: String = row.try_get(0).map_err(|e| failed(&e))?;
+                let note = format!("{} {} by API key", lab.id(), peer.name);
+                punchr_report::lab::label_peer(store, &host, peer.nat.as_str(), Some(&note))
+                    .await
+                    .map_err(|e| failed(&e))?;
+                labelled += 1;
+            }
+        }
+        Ok(labelled)
+    }
+
     async fn stored_results(store: &Store) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) FROM hole_punch_results")
             .fetch_one(store.pool())
@@ -99,6 +152,7 @@ impl Collector {
 impl Hooks for Collector {
     fn started(&mut self, lab: &Lab, context: &Context) -> Result<()> {
         let labels = self.labels(lab);
+        let implementations = Self::implementations(lab);
         let store = self.runtime.block_on(async {
             // The server created the database and applied the migrations before it listened.
             let db = context.local_db.as_deref().unwrap_or(&context.db);
@@ -107,6 +161,11 @@ impl Hooks for Collector {
                 .map_err(|e| LabError::Collect(format!("opening {db}: {e}")))?;
             for (peer_id, nat, note) in &labels {
                 punchr_report::lab::label_peer(&store, peer_id, nat, Some(note))
+                    .await
+                    .map_err(|e| LabError::Collect(format!("labelling {peer_id}: {e}")))?;
+            }
+            for (peer_id, implementation) in &implementations {
+                punchr_report::lab::label_implementation(&store, peer_id, implementation)
                     .await
                     .map_err(|e| LabError::Collect(format!("labelling {peer_id}: {e}")))?;
             }
@@ -128,13 +187,20 @@ impl Hooks for Collector {
     fn collect(&mut self, lab: &Lab, _context: &Context) -> Result<Vec<String>> {
         let store = self.store()?;
         let (stored, measured) = self.runtime.block_on(async {
+            let by_key = Self::label_by_api_key(store, lab).await?;
+            tracing::info!(hosts = by_key, "labelled client hosts by their API key");
             let stored = Self::stored_results(store).await?;
             let cells = punchr_report::lab::nat_cells(store)
                 .await
                 .map_err(|e| LabError::Collect(format!("reading results: {e}")))?;
-            Ok::<_, LabError>((stored, cells))
+            let implementations = punchr_report::lab::implementation_rows(store)
+                .await
+                .map_err(|e| LabError::Collect(format!("reading results: {e}")))?;
+            Ok::<_, LabError>((stored, (cells, implementations)))
         })?;
+        let (measured, implementations) = measured;
         self.cells = measured::cells(measured);
+        self.implementations = implementations;
         let summary = format!(
             "lab run {} ({}): {stored} results stored",
             lab.id(),
@@ -144,11 +210,17 @@ impl Hooks for Collector {
             .html
             .clone()
             .unwrap_or_else(|| lab.run_dir().join("report.html"));
-        let html = measured::render_html("Punchr lab campaign", &summary, &self.cells);
+        let html = measured::render_html(
+            "Punchr lab campaign",
+            &summary,
+            &self.cells,
+            &self.implementations,
+        );
         std::fs::write(&path, html)
             .map_err(|e| LabError::io(format!("writing {}", path.display()), e))?;
         let mut lines: Vec<String> = measured::render_text(&self.cells)
             .lines()
+            .chain(measured::render_implementations_text(&self.implementations).lines())
             .map(str::to_owned)
             .collect();
         lines.push(format!("HTML report: {}", path.display()));

@@ -37,6 +37,7 @@ pub fn execute(cli: Cli) -> Result<()> {
                     "html": collector.html_written,
                     "elapsed_seconds": report.elapsed.as_secs_f64(),
                     "cells": collector.cells,
+                    "implementations": collector.implementations,
                 });
                 println!("{json:#}");
             } else {
@@ -156,8 +157,10 @@ impl LinkArgs {
 /// Everything `run` needs from its flags: the scenario with every campaign flag applied, and the
 /// database (`--db postgres` is the lab's own server, added to the scenario; anything else a URL).
 pub fn run_config(args: &RunArgs, lab: LabOptions, bin_dir: PathBuf) -> Result<RunConfig> {
+    let scenario = campaign_scenario(args)?;
+    check_implementations_built(&scenario, &lab.peers_dir)?;
     Ok(RunConfig {
-        scenario: campaign_scenario(args)?,
+        scenario,
         lab,
         bin_dir,
         ready_timeout: args.ready_timeout,
@@ -165,21 +168,52 @@ pub fn run_config(args: &RunArgs, lab: LabOptions, bin_dir: PathBuf) -> Result<R
     })
 }
 
+/// Refuses, naming the build command, when a remote's implementation is not built.
+pub fn check_implementations_built(scenario: &Scenario, peers_dir: &std::path::Path) -> Result<()> {
+    let mut used: Vec<_> = scenario
+        .peers
+        .iter()
+        .filter(|p| p.role == Role::Remote)
+        .map(|p| p.implementation)
+        .collect();
+    used.sort();
+    used.dedup();
+    used.into_iter()
+        .try_for_each(|implementation| implementation.check_built(peers_dir))
+}
+
 /// The scenario of `run` with every campaign flag applied.
 pub fn campaign_scenario(args: &RunArgs) -> Result<Scenario> {
     let mut scenario = load(&args.scenario, &args.link)?;
-    for (role, nats, per_nat) in [
-        (Role::Client, &args.client_nats, args.clients),
-        (Role::Remote, &args.remote_nats, args.remotes),
+    let no_impls = Vec::new();
+    for (role, nats, per_nat, implementations) in [
+        (Role::Client, &args.client_nats, args.clients, &no_impls),
+        (
+            Role::Remote,
+            &args.remote_nats,
+            args.remotes,
+            args.remote_impls.as_ref().unwrap_or(&no_impls),
+        ),
     ] {
-        if nats.is_none() && per_nat.is_none() {
+        if nats.is_none() && per_nat.is_none() && implementations.is_empty() {
             continue;
         }
         let side = Side {
             nats: nats.clone().unwrap_or_else(|| nats_of(&scenario, role)),
             per_nat: per_nat.unwrap_or(1),
+            implementations: implementations.clone(),
         };
         population::populate(&mut scenario, role, &side)?;
+    }
+    if let Some(strategy) = &args.role_strategy {
+        strategy
+            .parse::<punchr_dcutr::RoleStrategy>()
+            .map_err(|e| LabError::InvalidScenario(format!("--role-strategy: {e}")))?;
+        for client in scenario.peers.iter_mut().filter(|p| p.role == Role::Client) {
+            client
+                .env
+                .insert("PUNCHR_CLIENT_ROLE_STRATEGY".into(), strategy.clone());
+        }
     }
     let campaign = &mut scenario.campaign;
     if let Some(duration) = args.duration {
@@ -206,6 +240,7 @@ fn load(args: &ScenarioArgs, link: &LinkArgs) -> Result<Scenario> {
     let mut scenario = match args.scenario.as_str() {
         "default" => Scenario::parse("default", DEFAULT_SCENARIO)?,
         "ci" => Scenario::parse("ci", CI_SCENARIO)?,
+        "interop" => Scenario::parse("interop", crate::scenario::INTEROP_SCENARIO)?,
         path => Scenario::from_file(path.as_ref())?,
     };
     if let Some(loss) = link.loss.filter(|l| !(0.0..=1.0).contains(l)) {
@@ -249,6 +284,10 @@ fn options(dirs: &DirArgs) -> Result<(LabOptions, PathBuf)> {
         LabOptions {
             lab_bin: exe,
             runs_dir: dirs.runs_dir.clone(),
+            peers_dir: dirs
+                .peers_dir
+                .clone()
+                .unwrap_or_else(crate::implementation::default_peers_dir),
             stop: stop_flag()?,
         },
         bin_dir,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{LabError, Result};
+use crate::guard;
 use crate::netns::{describe, Sys};
 use crate::process::{self, Ended, Process, Spec};
 use crate::scenario::{Ready, Scenario};
@@ -26,6 +27,8 @@ pub struct LabOptions {
     pub lab_bin: PathBuf,
     /// Parent directory of run directories; the run's is `<runs_dir>/<run id>`.
     pub runs_dir: PathBuf,
+    /// Where `scripts/lab-peers` built the remote implementations other than rust.
+    pub peers_dir: PathBuf,
     /// Set by a signal handler: building and waiting stop early with
     /// [`LabError::Interrupted`].
     pub stop: Arc<AtomicBool>,
@@ -38,6 +41,7 @@ impl LabOptions {
         LabOptions {
             lab_bin: lab_bin.into(),
             runs_dir: std::env::temp_dir().join("punchr-lab"),
+            peers_dir: crate::implementation::default_peers_dir(),
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -91,11 +95,15 @@ impl Lab {
             processes: Mutex::new(Vec::new()),
             torn_down: false,
         };
+        guard::check_no_foreign_routes(&lab.sys)?;
         {
+            // Written down before the guard exists, so a kill between the two still cleans it.
             let mut state = lock(&lab.state);
             state.state.run_dir = run_dir.clone();
+            state.state.guarded = true;
             state.save()?;
         }
+        guard::install(&lab.sys, &id)?;
         std::fs::create_dir_all(&log_dir)
             .map_err(|e| LabError::io(format!("creating {}", log_dir.display()), e))?;
         std::fs::write(run_dir.join("plan.txt"), lab.plan.describe())

@@ -3,7 +3,7 @@
 //!
 //! `punchr-lab run` reads a [`scenario::Scenario`] (TOML: routers with their NAT type, peers with
 //! their role and command template, link delay and loss, campaign length), checks the machine
-//! ([`preflight`]), builds a [`lab::Lab`] (a WAN bridge on 198.18.0.0/15 in its own namespace,
+//! ([`preflight`]), builds a [`lab::Lab`] (a WAN bridge on 11.0.0.0/8 in its own namespace, guarded by [`guard`],
 //! nftables NAT routers per [`nat::NatType`], NFQUEUE [`delay`]ers for link latency and loss,
 //! since this kernel has no netem), starts the peers in role order ([`campaign`]), and removes
 //! everything at the end — also on error, on Ctrl-C, and for runs that were killed
@@ -13,7 +13,9 @@
 //! was built; dropping it tears it down). Tests drive a `Lab` directly and probe the routers
 //! with `punchr-lab probe …` ([`probe`]) run inside the namespaces. [`theory`] holds what NAT
 //! theory predicts for each pair of NAT types, for the report. [`peers`] holds the stock
-//! rust-libp2p relay, bootstrap server and NATed remote peer the scenarios run.
+//! rust-libp2p relay, bootstrap server and NATed remote peer the scenarios run;
+//! [`implementation`] the other libp2p implementations a remote can run (go-libp2p of each DCUtR
+//! role era, kubo, js-libp2p).
 //!
 //! Commands: `run` (a campaign), `up` (build a lab and keep it until Ctrl-C, for experiments
 //! with `ip netns exec`), `plan` (print names and addresses), `clean` (remove what killed runs
@@ -30,6 +32,8 @@ pub mod collector;
 pub mod commands;
 pub mod delay;
 pub mod error;
+pub mod guard;
+pub mod implementation;
 pub mod lab;
 pub mod measured;
 pub mod nat;

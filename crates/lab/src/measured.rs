@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use punchr_report::lab::{CellTransport, NatCell};
+use punchr_report::lab::{CellTransport, ImplementationRow, NatCell};
 use punchr_report::{OutcomeCounts, Rate};
 use punchr_store::Outcome;
 use serde::Serialize;
@@ -40,6 +40,8 @@ pub struct Cell {
     pub client_nat: String,
     /// The remote's NAT type.
     pub remote_nat: String,
+    /// The remote's libp2p implementation.
+    pub remote_impl: String,
     /// The transport.
     pub transport: CellTransport,
     /// Punches by outcome.
@@ -123,6 +125,7 @@ fn cell(measured: NatCell) -> Cell {
         verdict: judge(predicted, &rate),
         client_nat: measured.client_nat,
         remote_nat: measured.remote_nat,
+        remote_impl: measured.remote_impl,
         transport: measured.transport,
         outcomes: measured.outcomes,
         rate,
@@ -176,9 +179,10 @@ pub fn render_text(cells: &[Cell]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<16} {:<16} {:<5} {:>7} {:>7} {:>6}  {:<28} {:<8} {:<10} {:>9}  other outcomes",
+        "{:<16} {:<16} {:<8} {:<5} {:>7} {:>7} {:>6}  {:<28} {:<8} {:<10} {:>9}  other outcomes",
         "client NAT",
         "remote NAT",
+        "impl",
         "trans",
         "punches",
         "success",
@@ -191,9 +195,10 @@ pub fn render_text(cells: &[Cell]) -> String {
     for c in cells {
         let _ = writeln!(
             out,
-            "{:<16} {:<16} {:<5} {:>7} {:>7} {:>6}  {:<28} {:<8} {:<10} {:>9}  {}",
+            "{:<16} {:<16} {:<8} {:<5} {:>7} {:>7} {:>6}  {:<28} {:<8} {:<10} {:>9}  {}",
             c.client_nat,
             c.remote_nat,
+            c.remote_impl,
             c.transport.as_str(),
             c.outcomes.total(),
             c.outcomes.success,
@@ -221,8 +226,57 @@ pub fn render_text(cells: &[Cell]) -> String {
     out
 }
 
+/// Successes by attempt number, e.g. `1:18 2:1 3:0`.
+fn by_attempt(row: &ImplementationRow) -> String {
+    let [a1, a2, a3, later] = row.successes_by_attempt;
+    let mut text = format!("1:{a1} 2:{a2} 3:{a3}");
+    if later > 0 {
+        text.push_str(&format!(" ?:{later}"));
+    }
+    text
+}
+
+/// The punches per remote implementation, role strategy and transport, as a text table.
+pub fn render_implementations_text(rows: &[ImplementationRow]) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nby remote implementation\n{:<8} {:<8} {:<5} {:>7}  {:<28} {:<16} {:<14} {:<14} other outcomes",
+        "impl", "roles", "trans", "punches", "success rate [95 % CI]", "successes by try", "direct via", "our role"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<8} {:<5} {:>7}  {:<28} {:<16} {:<14} {:<14} {}",
+            r.implementation,
+            r.role_strategy,
+            r.transport.as_str(),
+            r.outcomes.total(),
+            r.outcomes.published_rate().describe(),
+            by_attempt(r),
+            format!("TCP {} QUIC {}", r.direct_tcp, r.direct_quic),
+            format!("cli {} srv {}", r.success_as_client, r.success_as_server),
+            other_outcomes(&r.outcomes),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "roles = the clients' role strategy; successes by try = the attempt that made the direct \
+         connection; direct via = its transport; our role = the handshake side our dial took."
+    );
+    out
+}
+
 /// The report as a self-contained HTML page: the table and a chart of the rates.
-pub fn render_html(title: &str, summary: &str, cells: &[Cell]) -> String {
+pub fn render_html(
+    title: &str,
+    summary: &str,
+    cells: &[Cell],
+    implementations: &[ImplementationRow],
+) -> String {
     let esc = punchr_report::render::html::escape;
     let mut body = format!(
         "<style>tr.flagged td{{background:#fdecea}}</style><h1>{}</h1><p>{}</p>",
@@ -256,7 +310,7 @@ pub fn render_html(title: &str, summary: &str, cells: &[Cell]) -> String {
     body.push_str(&punchr_report::render::html::rate_bars(&bars));
     body.push_str(
         "<h2>Measured and predicted</h2><table><tr><th>client NAT</th><th>remote NAT</th>\
-         <th>transport</th><th>punches</th><th>SUCCESS</th><th>FAILED</th>\
+         <th>remote implementation</th><th>transport</th><th>punches</th><th>SUCCESS</th><th>FAILED</th>\
          <th>success rate [95 % CI]</th><th>theory</th><th>why</th><th>verdict</th>\
          <th>time to direct (median)</th><th>relayed RTT (median)</th><th>other outcomes</th></tr>",
     );
@@ -268,10 +322,11 @@ pub fn render_html(title: &str, summary: &str, cells: &[Cell]) -> String {
         };
         let _ = write!(
             body,
-            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&c.client_nat),
             esc(&c.remote_nat),
+            esc(&c.remote_impl),
             c.transport.as_str(),
             c.outcomes.total(),
             c.outcomes.success,
@@ -286,7 +341,41 @@ pub fn render_html(title: &str, summary: &str, cells: &[Cell]) -> String {
         );
     }
     body.push_str("</table>");
+    body.push_str(&implementations_html(implementations));
     punchr_report::render::html::page(title, &body)
+}
+
+fn implementations_html(rows: &[ImplementationRow]) -> String {
+    let esc = punchr_report::render::html::escape;
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut body = String::from(
+        "<h2>By remote implementation</h2><table><tr><th>implementation</th>\
+         <th>client role strategy</th><th>transport</th><th>punches</th>\
+         <th>success rate [95 % CI]</th><th>successes by attempt</th><th>direct connection</th>\
+         <th>our handshake role</th><th>other outcomes</th></tr>",
+    );
+    for r in rows {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>TCP {} · QUIC {}</td><td>client {} · server {}</td><td>{}</td></tr>",
+            esc(&r.implementation),
+            esc(&r.role_strategy),
+            r.transport.as_str(),
+            r.outcomes.total(),
+            esc(&r.outcomes.published_rate().describe()),
+            esc(&by_attempt(r)),
+            r.direct_tcp,
+            r.direct_quic,
+            r.success_as_client,
+            r.success_as_server,
+            esc(&other_outcomes(&r.outcomes)),
+        );
+    }
+    body.push_str("</table>");
+    body
 }
 
 #[cfg(test)]
@@ -301,6 +390,7 @@ mod tests {
         NatCell {
             client_nat: client.into(),
             remote_nat: remote.into(),
+            remote_impl: "rust".into(),
             transport: t,
             outcomes,
             median_time_to_direct_ns: (ok > 0).then_some(250_000_000),
@@ -352,7 +442,23 @@ mod tests {
         assert!(text.contains("NO_STREAM 1"), "{text}");
         assert!(text.contains("1 of 4 cells disagree"), "{text}");
 
-        let html = render_html("lab", "a test", &cells);
+        let row = ImplementationRow {
+            implementation: "go-v0.40".into(),
+            role_strategy: "adaptive".into(),
+            transport: CellTransport::Tcp,
+            successes_by_attempt: [0, 0, 2, 0],
+            direct_tcp: 2,
+            success_as_server: 2,
+            ..ImplementationRow::default()
+        };
+        let table = render_implementations_text(std::slice::from_ref(&row));
+        assert!(
+            table.contains("go-v0.40") && table.contains("1:0 2:0 3:2"),
+            "{table}"
+        );
+        assert!(table.contains("cli 0 srv 2"), "{table}");
+        let html = render_html("lab", "a test", &cells, &[row]);
+        assert!(html.contains("By remote implementation"));
         assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..40]);
         assert!(html.contains("<svg") && html.contains("class=\"flagged\""));
         assert!(

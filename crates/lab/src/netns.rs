@@ -68,6 +68,20 @@ impl Sys {
         self.exec_in(ns, &self.tools.nft, &["list", "ruleset"], None)
     }
 
+    /// Loads an nftables ruleset into the machine's own namespace (the lab's WAN guard only).
+    pub fn nft_host(&self, ruleset: &str) -> Result<()> {
+        run(
+            Command::new(&self.tools.nft).args(["-f", "-"]),
+            Some(ruleset),
+        )
+        .map(drop)
+    }
+
+    /// `nft ARGS` in the machine's own namespace (the lab's WAN guard only).
+    pub fn nft_host_args(&self, args: &[&str]) -> Result<String> {
+        run(Command::new(&self.tools.nft).args(args), None)
+    }
+
     /// `iptables ARGS` inside a namespace.
     pub fn iptables_in(&self, ns: &str, args: &[&str]) -> Result<String> {
         self.exec_in(ns, &self.tools.iptables, args, None)

@@ -8,6 +8,7 @@
 //! decides what a client or remote runs and the flags decide where.
 
 use crate::error::{LabError, Result};
+use crate::implementation::Implementation;
 use crate::nat::NatType;
 use crate::scenario::{Attachment, LinkOverride, Peer, Role, Router, Scenario};
 
@@ -16,8 +17,11 @@ use crate::scenario::{Attachment, LinkOverride, Peer, Role, Router, Scenario};
 pub struct Side {
     /// NAT types, one group of peers each.
     pub nats: Vec<NatType>,
-    /// Peers per NAT type.
+    /// Peers per NAT type (and implementation).
     pub per_nat: usize,
+    /// Remotes only: the implementations, each getting `per_nat` remotes per NAT type; empty
+    /// keeps the template's.
+    pub implementations: Vec<Implementation>,
 }
 
 /// Most peers one side may have (each needs a router namespace).
@@ -77,13 +81,25 @@ pub fn populate(scenario: &mut Scenario, role: Role, side: &Side) -> Result<()> 
             ))
         })?;
     remove_role(scenario, role);
+    let implementations = if side.implementations.is_empty() {
+        vec![template.implementation]
+    } else {
+        side.implementations.clone()
+    };
+    let several = implementations.len() > 1 || !side.implementations.is_empty();
     for &nat in &side.nats {
-        for index in 1..=side.per_nat {
-            let suffix = if index == 1 {
+        for (&implementation, index) in implementations
+            .iter()
+            .flat_map(|i| std::iter::repeat(i).zip(1..=side.per_nat))
+        {
+            let mut suffix = if index == 1 {
                 short(nat).to_owned()
             } else {
                 format!("{}{index}", short(nat))
             };
+            if several && role == Role::Remote {
+                suffix = format!("{suffix}-{}", implementation.short());
+            }
             let at = if nat == NatType::Public {
                 Attachment::Wan
             } else {
@@ -99,6 +115,7 @@ pub fn populate(scenario: &mut Scenario, role: Role, side: &Side) -> Result<()> 
                 name: format!("{prefix}-{suffix}"),
                 at,
                 link: LinkOverride::default(),
+                implementation,
                 ..template.clone()
             });
         }
@@ -111,7 +128,11 @@ fn check(role: Role, side: &Side) -> Result<()> {
     if side.nats.is_empty() {
         return bad(format!("no NAT types given for the {}s", role.as_str()));
     }
-    if side.per_nat == 0 || side.nats.len() * side.per_nat > MAX_PER_SIDE {
+    if role != Role::Remote && !side.implementations.is_empty() {
+        return bad("only remote peers run other libp2p implementations".to_owned());
+    }
+    let groups = side.nats.len() * side.implementations.len().max(1);
+    if side.per_nat == 0 || groups * side.per_nat > MAX_PER_SIDE {
         return bad(format!(
             "{} per NAT type must be 1 or more, and at most {MAX_PER_SIDE} {}s in all",
             role.as_str(),
@@ -175,6 +196,7 @@ mod tests {
         let side = Side {
             nats: vec![NatType::PortRestricted, NatType::Public],
             per_nat: 2,
+            implementations: vec![],
         };
         populate(&mut s, Role::Client, &side).unwrap();
         let clients: Vec<&str> = s
@@ -216,6 +238,7 @@ mod tests {
         let side = Side {
             nats: vec![NatType::Double, NatType::UdpBlocked],
             per_nat: 1,
+            implementations: vec![],
         };
         populate(&mut s, Role::Remote, &side).unwrap();
         assert_eq!(nats_of(&s, Role::Client), clients_before);
@@ -243,9 +266,17 @@ mod tests {
         ];
         for (role, nats, per_nat, expected) in cases {
             let mut s = default();
-            let err = populate(&mut s, role, &Side { nats, per_nat })
-                .unwrap_err()
-                .to_string();
+            let err = populate(
+                &mut s,
+                role,
+                &Side {
+                    nats,
+                    per_nat,
+                    implementations: vec![],
+                },
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains(expected), "{err:?} lacks {expected:?}");
         }
     }

@@ -32,11 +32,12 @@ pub fn add_to(scenario: &mut Scenario) -> Result<()> {
     let postgres = bin.join("postgres");
     let inner = format!(
         "{} -D {{run_dir}}/postgres/data -U postgres -A trust --no-sync >{{run_dir}}/postgres/initdb.log 2>&1 \
-         && echo host all all 198.18.0.0/15 trust >>{{run_dir}}/postgres/data/pg_hba.conf \
+         && echo host all all {wan} trust >>{{run_dir}}/postgres/data/pg_hba.conf \
          && exec {} -D {{run_dir}}/postgres/data -h {{ip}} -p {PORT} -k {{run_dir}}/postgres \
          -c fsync=off -c synchronous_commit=off -c max_connections=100",
         path(&initdb),
-        path(&postgres)
+        path(&postgres),
+        wan = crate::guard::wan_range()
     );
     let command = format!(
         "sh -c \"mkdir -p {{run_dir}}/postgres && chown postgres {{run_dir}}/postgres && exec runuser -u postgres -- sh -c '{inner}'\""
@@ -49,6 +50,7 @@ pub fn add_to(scenario: &mut Scenario) -> Result<()> {
         env: Default::default(),
         ready: Some(Ready::Tcp(PORT)),
         link: LinkOverride::default(),
+        implementation: Default::default(),
     });
     Ok(())
 }

@@ -35,6 +35,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{LabError, Result};
+use crate::implementation::Implementation;
 use crate::nat::NatType;
 use crate::theory::Transport;
 
@@ -42,6 +43,8 @@ use crate::theory::Transport;
 pub const DEFAULT_SCENARIO: &str = include_str!("../scenarios/default.toml");
 /// The short scenario CI runs.
 pub const CI_SCENARIO: &str = include_str!("../scenarios/ci.toml");
+/// The interop campaign: remotes of the field's implementations (`--remote-impls`).
+pub const INTEROP_SCENARIO: &str = include_str!("../scenarios/interop.toml");
 
 /// Longest router or peer name: namespace names are `plab-<6 hex>-<name>[-cgn]`.
 pub const MAX_NAME_LEN: usize = 20;
@@ -220,6 +223,8 @@ pub struct Peer {
     pub ready: Option<Ready>,
     /// Its uplink, for peers on the WAN (peers behind a router share the router's uplink).
     pub link: LinkOverride,
+    /// The libp2p implementation a remote runs (`impl`; `{remote}` in its command).
+    pub implementation: Implementation,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,6 +280,8 @@ struct RawPeer {
     #[serde(default)]
     env: BTreeMap<String, String>,
     ready: Option<String>,
+    #[serde(rename = "impl")]
+    implementation: Option<String>,
     #[serde(flatten)]
     link: RawLink,
 }
@@ -508,6 +515,18 @@ impl RawScenario {
                     )));
                 }
             }
+            let implementation = match raw.implementation.as_deref() {
+                None => Implementation::default(),
+                Some(_) if raw.role != Role::Remote => {
+                    return Err(invalid(format!(
+                        "peer {}: impl is for remote peers only",
+                        raw.name
+                    )))
+                }
+                Some(text) => text
+                    .parse()
+                    .map_err(|e: String| invalid(format!("peer {}: {e}", raw.name)))?,
+            };
             peers.push(Peer {
                 name: raw.name,
                 role: raw.role,
@@ -516,6 +535,7 @@ impl RawScenario {
                 env: raw.env,
                 ready,
                 link,
+                implementation,
             });
         }
         if peers.iter().filter(|p| p.at == Attachment::Wan).count() > 240 {
@@ -595,6 +615,35 @@ mod tests {
         assert!(default.routers.len() >= 6);
         let ci = Scenario::parse("ci.toml", CI_SCENARIO).unwrap();
         assert!(ci.campaign.duration <= Duration::from_secs(60));
+        let interop = Scenario::parse("interop.toml", INTEROP_SCENARIO).unwrap();
+        let remote = interop
+            .peers
+            .iter()
+            .find(|p| p.role == Role::Remote)
+            .unwrap();
+        assert!(remote.command.as_deref().unwrap().starts_with("{remote} "));
+    }
+
+    #[test]
+    fn a_remote_names_its_implementation_and_others_may_not() {
+        let scenario = |role: &str, implementation: &str| {
+            Scenario::parse(
+                "t",
+                &format!(
+                    "name = \"t\"\n[[peer]]\nname = \"p\"\nrole = \"{role}\"\nat = \"wan\"\nimpl = \"{implementation}\"\n"
+                ),
+            )
+        };
+        assert_eq!(
+            scenario("remote", "go-v0.40").unwrap().peers[0].implementation,
+            Implementation::GoV040
+        );
+        let unknown = scenario("remote", "go-v0.41").unwrap_err().to_string();
+        assert!(unknown.contains("known: rust, go-v0.40"), "{unknown}");
+        assert!(scenario("client", "kubo")
+            .unwrap_err()
+            .to_string()
+            .contains("remote peers only"));
     }
 
     #[test]

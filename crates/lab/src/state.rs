@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
+use crate::guard;
 use crate::netns::{self, Sys};
 
 /// Where state files live.
@@ -80,6 +81,9 @@ pub struct RunState {
     pub processes: Vec<ProcessRecord>,
     /// Where the run's logs are.
     pub run_dir: PathBuf,
+    /// Whether the run's WAN guard ([`crate::guard`]) may exist (set before it is installed).
+    #[serde(default)]
+    pub guarded: bool,
 }
 
 /// A run's state, kept on disk as it changes.
@@ -115,6 +119,7 @@ impl StateFile {
                     namespaces: Vec::new(),
                     processes: Vec::new(),
                     run_dir,
+                    guarded: false,
                 },
             };
             file.save()?;
@@ -162,6 +167,8 @@ pub struct Removed {
     pub processes: usize,
     /// Runs left alone because their owner still runs.
     pub live_runs: Vec<String>,
+    /// Runs whose WAN guard (blackhole route and drop table) was removed.
+    pub guards: Vec<String>,
     /// What could not be removed.
     pub errors: Vec<String>,
 }
@@ -220,14 +227,27 @@ pub fn remove_namespace(sys: &Sys, name: &str, removed: &mut Removed) {
     }
 }
 
-/// Removes what a run's state lists: its processes, then its namespaces (newest first).
+/// Removes what a run's state lists: its processes, then its namespaces (newest first), then its
+/// WAN guard (last, so that nothing of the lab's internet exists without it).
 pub fn tear_down(sys: &Sys, state: &RunState, removed: &mut Removed) {
     let ids: Vec<_> = state.processes.iter().map(|p| p.id).collect();
     removed.processes += stop_processes(&ids, Duration::from_secs(2));
     for ns in state.namespaces.iter().rev() {
         remove_namespace(sys, ns, removed);
     }
+    let namespaces_left = state.namespaces.iter().any(|ns| netns::netns_exists(ns));
+    if state.guarded && !namespaces_left {
+        remove_guard(sys, &state.id, removed);
+    }
     removed.runs.push(state.id.clone());
+}
+
+fn remove_guard(sys: &Sys, id: &str, removed: &mut Removed) {
+    let errors = guard::remove(sys, id);
+    if errors.is_empty() {
+        removed.guards.push(id.to_owned());
+    }
+    removed.errors.extend(errors);
 }
 
 /// Removes what earlier runs left behind: every run whose owner is gone (with `all`, every run,
@@ -273,6 +293,16 @@ pub fn clean(sys: &Sys, all: bool) -> Removed {
             remove_namespace(sys, &name, &mut removed);
         }
     }
+    // A guard outlives its state file only when a run was killed between the two removals.
+    for id in guard::guarded_runs(sys) {
+        let claimed = Path::new(STATE_DIR).join(format!("{id}.json")).exists();
+        let has_namespaces = netns::list_netns()
+            .iter()
+            .any(|n| n.starts_with(&format!("{NETNS_PREFIX}{id}-")));
+        if !live.contains(&id) && !claimed && !has_namespaces {
+            remove_guard(sys, &id, &mut removed);
+        }
+    }
     removed
 }
 
@@ -303,6 +333,7 @@ mod tests {
                 ns: "plab-abc123-r1".into(),
             }],
             run_dir: "/tmp/x".into(),
+            guarded: true,
         };
         let text = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<RunState>(&text).unwrap(), state);

@@ -15,16 +15,19 @@
 //! | `{public_ip}` | the address the WAN sees for this peer (its outermost router's, or `{ip}`) |
 //! | `{nat}` | this peer's NAT type (`public` on the WAN) |
 //! | `{seed}` | this peer's identity seed (`punchr-lab/<name>`; `punchr_keyfile::from_seed`) |
-//! | `{key_file}` | a punchr key file holding this peer's identity (index 0 of its seed) |
+//! | `{key_file}` | a punchr key file holding this peer's identity (index 0 of its seed); the original Go client reads the same format |
+//! | `{api_key}` | this peer's API key, UUID-shaped and stable across runs: the lab labels every host registered with it, so a client whose identities the lab cannot derive (an original client) is labelled too |
 //! | `{ip:NAME}` | the address of peer NAME |
 //! | `{peer_id:NAME}` | the libp2p peer ID of peer NAME's identity |
 //! | `{ips:ROLE}` | the addresses of every peer with that role, comma-separated, in file order |
+//! | `{remote}` | (a whole word) the program of the peer's implementation: `{bin_dir}/punchr-lab remote-peer` for rust, `<peers dir>/<impl>/remote` for the others ([`crate::implementation`]) |
 //! | `{{`, `}}` | literal braces |
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
+use crate::implementation::Implementation;
 use crate::scenario::Role;
 
 /// What placeholders can refer to.
@@ -47,11 +50,27 @@ pub struct Context {
     /// The same database as reached from outside the lab's namespaces, when that differs (the
     /// lab's own PostgreSQL server: its Unix socket in the run directory).
     pub local_db: Option<String>,
+    /// Where the remote implementations other than rust are built (`{remote}`).
+    pub peers_dir: PathBuf,
 }
 
 /// The identity seed of a peer: stable across runs, so peer IDs are too.
 pub fn seed(name: &str) -> String {
     format!("punchr-lab/{name}")
+}
+
+/// A peer's API key: its identity's public key bytes shaped as a version 4 UUID (the original
+/// clients and server expect UUIDs), stable across runs like the identity.
+pub fn api_key(name: &str) -> String {
+    let public = punchr_keyfile::from_seed(seed(name).as_bytes(), 0)
+        .public()
+        .encode_protobuf();
+    let mut bytes = [0u8; 16];
+    // The protobuf header is the same for every key; the key bytes follow it.
+    for (slot, byte) in bytes.iter_mut().zip(public.iter().rev()) {
+        *slot = *byte;
+    }
+    punchr_store::uuid_v4_text(bytes)
 }
 
 /// The peer ID of a peer's identity (index 0 of its seed).
@@ -77,6 +96,8 @@ pub struct Own<'a> {
     pub public_ip: Ipv4Addr,
     /// Its NAT type's name.
     pub nat: &'a str,
+    /// The libp2p implementation it runs (remotes; `{remote}`).
+    pub implementation: Implementation,
 }
 
 /// Splits a template into words, honouring single and double quotes.
@@ -144,17 +165,29 @@ pub fn expand(text: &str, own: &Own<'_>, context: &Context) -> Result<String, St
     Ok(out)
 }
 
-/// Splits and expands a command template.
+/// Splits and expands a command template. The whole word `{remote}` becomes the program of the
+/// peer's implementation, which may be several words (`punchr-lab remote-peer`).
 pub fn expand_command(
     template: &str,
     own: &Own<'_>,
     context: &Context,
 ) -> Result<Vec<String>, String> {
-    split_words(template)?
-        .iter()
-        .map(|w| expand(w, own, context))
-        .collect()
+    let mut argv = Vec::new();
+    for word in split_words(template)? {
+        if word == REMOTE_PROGRAM {
+            argv.extend(
+                own.implementation
+                    .program(&context.bin_dir, &context.peers_dir),
+            );
+        } else {
+            argv.push(expand(&word, own, context)?);
+        }
+    }
+    Ok(argv)
 }
+
+/// The whole-word placeholder for a remote implementation's program.
+pub const REMOTE_PROGRAM: &str = "{remote}";
 
 fn value(key: &str, own: &Own<'_>, context: &Context) -> Result<String, String> {
     let path = |p: &PathBuf| p.display().to_string();
@@ -170,6 +203,7 @@ fn value(key: &str, own: &Own<'_>, context: &Context) -> Result<String, String> 
         "public_ip" => own.public_ip.to_string(),
         "nat" => own.nat.to_owned(),
         "seed" => seed(own.name),
+        "api_key" => api_key(own.name),
         "key_file" => context
             .key_files
             .get(own.name)
@@ -212,14 +246,14 @@ mod tests {
 
     fn context() -> Context {
         let mut peers = BTreeMap::new();
-        peers.insert("relay".into(), (Role::Relay, Ipv4Addr::new(198, 18, 0, 10)));
+        peers.insert("relay".into(), (Role::Relay, Ipv4Addr::new(11, 0, 0, 10)));
         peers.insert(
             "boot1".into(),
-            (Role::Bootstrap, Ipv4Addr::new(198, 18, 0, 11)),
+            (Role::Bootstrap, Ipv4Addr::new(11, 0, 0, 11)),
         );
         peers.insert(
             "boot2".into(),
-            (Role::Bootstrap, Ipv4Addr::new(198, 18, 0, 12)),
+            (Role::Bootstrap, Ipv4Addr::new(11, 0, 0, 12)),
         );
         Context {
             bin_dir: "/opt/punchr".into(),
@@ -230,6 +264,7 @@ mod tests {
             key_files: BTreeMap::new(),
             db: "/tmp/run/punchr.sqlite".into(),
             local_db: None,
+            peers_dir: "/peers".into(),
         }
     }
 
@@ -239,8 +274,9 @@ mod tests {
             role: Role::Remote,
             index: 4,
             ip: Ipv4Addr::new(192, 168, 1, 10),
-            public_ip: Ipv4Addr::new(198, 18, 1, 10),
+            public_ip: Ipv4Addr::new(11, 0, 1, 10),
             nat: "symmetric",
+            implementation: Implementation::Rust,
         }
     }
 
@@ -259,9 +295,9 @@ mod tests {
                 "/opt/punchr/punchr-lab",
                 "remote-peer",
                 "--relay",
-                "198.18.0.10",
+                "11.0.0.10",
                 "--bootstrap",
-                "198.18.0.11,198.18.0.12",
+                "11.0.0.11,11.0.0.12",
                 "--label",
                 "nat symmetric at 192.168.1.10",
                 "--json",
@@ -280,6 +316,17 @@ mod tests {
             expand("{seed}", &own(), &context()).unwrap(),
             "punchr-lab/remote1"
         );
+    }
+
+    #[test]
+    fn api_keys_are_stable_distinct_uuids() {
+        let key = expand("{api_key}", &own(), &context()).unwrap();
+        assert_eq!(key, api_key("remote1"));
+        assert_ne!(key, api_key("remote2"));
+        let groups: Vec<usize> = key.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12], "{key}");
+        assert!(key.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+        assert_eq!(key.as_bytes()[14], b'4', "version 4: {key}");
     }
 
     #[test]

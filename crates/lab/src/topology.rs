@@ -1,18 +1,20 @@
 //! The addressing plan of a scenario (pure: names and addresses only), and building it.
 //!
 //! ```text
-//!            WAN namespace: bridge br0, 198.18.0.0/15, no link to the machine's network
+//!            WAN namespace: bridge br0, 11.0.0.0/8, no link to the machine's network
 //!   ┌──────────────┬────────────────┬──────────────────────────┬─────────────────────┐
-//!   relay        server        router r1 (wan0 198.18.1.10)   cgn of r2 (198.18.1.11)
-//!   198.18.0.10  198.18.0.11     lan0 192.168.1.1/24             lan0 100.64.2.1/24
+//!   relay        server        router r1 (wan0 11.128.0.10)   cgn of r2 (11.129.0.10)
+//!   11.1.0.10    11.2.0.10       lan0 192.168.1.1/24             lan0 100.64.2.1/24
 //!                                  └─ peer 192.168.1.10          └─ r2 wan0 100.64.2.2
 //!                                                                     lan0 192.168.2.1/24
 //!                                                                       └─ peer 192.168.2.10
 //! ```
 //!
-//! Peers on the WAN get `198.18.0.(10+k)`, routers' outer addresses `198.18.1.(10+k)`, home
+//! Peers on the WAN get `11.(1+k).0.10`, routers' outer addresses `11.(128+k).0.10` (each a /16 of
+//! its own, see `wan_ip`), home
 //! networks `192.168.<router>.0/24` (router `.1`, peers from `.10`), and a double NAT's
-//! carrier-grade segment `100.64.<router>.0/24` (RFC 6598). Every namespace gets loopback up and
+//! carrier-grade segment `100.64.<router>.0/24` (RFC 6598). Why 11.0.0.0/8 and how it is kept
+//! from leaking: [`crate::guard`]. Every namespace gets loopback up and
 //! IPv6 off; routers get forwarding on. A link with delay or loss gets an NFQUEUE delayer in the
 //! namespace at its outer end (see [`crate::delay`]). [`crate::wiring`] builds a plan.
 
@@ -24,8 +26,17 @@ use crate::state::NETNS_PREFIX;
 
 /// Name of the WAN bridge inside the WAN namespace.
 pub const WAN_BRIDGE: &str = "br0";
-/// Prefix length of the WAN.
-pub const WAN_PREFIX: u8 = 15;
+pub use crate::guard::WAN_PREFIX;
+
+/// The WAN address of the `k`-th peer on the WAN (`11.<1+k%100>.<k/100>.10`) or of the `k`-th
+/// router (`11.<128+k%120>.<k/120>.10`). Each gets a /16 of its own because a go-libp2p DHT
+/// (kubo) keeps at most three peers per /16 in its routing table: on one /16 a kubo remote met
+/// only three DHT servers and never the honeypot.
+fn wan_ip(router: bool, k: usize) -> Ipv4Addr {
+    let [a, ..] = crate::guard::WAN_NETWORK.octets();
+    let (base, spread) = if router { (128, 120) } else { (1, 100) };
+    Ipv4Addr::new(a, (base + k % spread) as u8, (k / spread) as u8, 10)
+}
 /// Name of a host's only interface.
 pub const HOST_IF: &str = "eth0";
 
@@ -119,6 +130,8 @@ pub struct PeerPlan {
     pub env: Vec<(String, String)>,
     /// When it counts as started.
     pub ready: Option<Ready>,
+    /// The libp2p implementation it runs (remotes).
+    pub implementation: crate::implementation::Implementation,
 }
 
 /// A link that needs a delayer, and where.
@@ -202,12 +215,7 @@ impl Plan {
                         ns(&format!("{}-cgn", r.name))
                     };
                     let (upstream_ns, wan_ip, wan_prefix, gateway) = match plans.last() {
-                        None => (
-                            wan_ns.clone(),
-                            add(Ipv4Addr::new(198, 18, 1, 10), k),
-                            WAN_PREFIX,
-                            None,
-                        ),
+                        None => (wan_ns.clone(), wan_ip(true, k), WAN_PREFIX, None),
                         Some(outer) => {
                             let outer: &StagePlan = outer;
                             (
@@ -250,7 +258,7 @@ impl Plan {
             .map(|p| {
                 let (ip, prefix, gateway, router, nat, public_ip, link, upstream_ns) = match &p.at {
                     Attachment::Wan => {
-                        let ip = add(Ipv4Addr::new(198, 18, 0, 10), wan_count);
+                        let ip = wan_ip(false, wan_count);
                         wan_count += 1;
                         let link = p.link.apply(scenario.default_link);
                         (
@@ -300,6 +308,7 @@ impl Plan {
                     command: p.command.clone(),
                     env: p.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                     ready: p.ready.clone(),
+                    implementation: p.implementation,
                 }
             })
             .collect();
@@ -373,8 +382,10 @@ impl Plan {
     pub fn describe(&self) -> String {
         use std::fmt::Write;
         let mut out = format!(
-            "run {}: WAN namespace {} (198.18.0.0/15)\n",
-            self.id, self.wan_ns
+            "run {}: WAN namespace {} ({})\n",
+            self.id,
+            self.wan_ns,
+            crate::guard::wan_range()
         );
         for r in &self.routers {
             let _ = writeln!(
@@ -467,12 +478,12 @@ mod tests {
         let plan = Plan::new(&scenario, "abc123");
         assert_eq!(plan.wan_ns, "plab-abc123-wan");
         let relay = plan.peer("relay").unwrap();
-        assert_eq!(relay.ip, Ipv4Addr::new(198, 18, 0, 10));
+        assert_eq!(relay.ip, Ipv4Addr::new(11, 1, 0, 10));
         assert_eq!(relay.public_ip, relay.ip);
         let r2 = plan.router("r2").unwrap();
         assert_eq!(r2.stages.len(), 2);
         assert_eq!(r2.stages[0].ns, "plab-abc123-r2-cgn");
-        assert_eq!(r2.stages[0].wan_ip, Ipv4Addr::new(198, 18, 1, 11));
+        assert_eq!(r2.stages[0].wan_ip, Ipv4Addr::new(11, 129, 0, 10));
         assert_eq!(r2.stages[1].wan_ip, Ipv4Addr::new(100, 64, 2, 2));
         assert_eq!(r2.stages[1].gateway, Some(Ipv4Addr::new(100, 64, 2, 1)));
         assert_eq!(r2.stages[1].upstream_ns, "plab-abc123-r2-cgn");
@@ -480,7 +491,7 @@ mod tests {
         let c = plan.peer("c").unwrap();
         assert_eq!(b.ip, Ipv4Addr::new(192, 168, 2, 10));
         assert_eq!(c.ip, Ipv4Addr::new(192, 168, 2, 11));
-        assert_eq!(c.public_ip, Ipv4Addr::new(198, 18, 1, 11));
+        assert_eq!(c.public_ip, Ipv4Addr::new(11, 129, 0, 10));
         assert_eq!(c.upstream_ns, "plab-abc123-r2");
         assert_eq!(c.nat, NatType::Double);
         assert_eq!(plan.namespaces().len(), 1 + 3 + 4);

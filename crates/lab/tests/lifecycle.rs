@@ -109,6 +109,7 @@ impl Drop for Sweep {
             namespaces: leftover_namespaces(&self.0),
             processes: Vec::new(),
             run_dir: Default::default(),
+            guarded: true,
         };
         punchr_lab::state::tear_down(&sys, &state, &mut Default::default());
         let _ = std::fs::remove_file(state_file(&self.0));
@@ -135,6 +136,10 @@ fn clean_removes_what_a_killed_run_left_behind() {
     );
     assert!(pids.iter().all(|p| alive(*p)), "its delayers outlive it");
     assert!(state_file(&id).exists());
+    assert!(
+        common::wan_guard(&id).complete(),
+        "the killed run's WAN guard stays until clean"
+    );
 
     let out = Command::new(LAB_BIN)
         .arg("clean")
@@ -150,6 +155,11 @@ fn clean_removes_what_a_killed_run_left_behind() {
     assert_eq!(leftover_namespaces(&id), Vec::<String>::new());
     assert!(pids.iter().all(|p| !alive(*p)), "delayers killed");
     assert!(!state_file(&id).exists());
+    assert_eq!(
+        common::wan_guard(&id),
+        common::WanGuard::default(),
+        "guard removed"
+    );
 }
 
 #[test]
@@ -272,4 +282,30 @@ fn preflight_refuses_without_root_and_says_why() {
     println!("as nobody: {}", stderr.trim());
     assert!(!out.status.success());
     assert!(stderr.contains("must run as root"), "{stderr}");
+}
+
+/// The lab's internet (11.0.0.0/8) belongs to someone, so while a lab exists the machine's own
+/// namespace blackholes and drops it, and afterwards neither is left. Checked without sending a
+/// packet: `ip route get` (the kernel's answer for a blackhole is EINVAL), the route table and the
+/// nftables ruleset.
+#[test]
+fn the_wan_range_is_blackholed_and_dropped_here_while_a_lab_exists() {
+    let lab = build("small.toml");
+    let id = lab.id().to_owned();
+    let guard = common::wan_guard(&id);
+    assert!(guard.complete(), "{guard:?}");
+    for ip in ["11.0.0.10", "11.0.1.10", "11.255.255.254"] {
+        let out = Command::new("ip")
+            .args(["route", "get", ip])
+            .output()
+            .expect("ip route get");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("Invalid argument") && stdout.is_empty(),
+            "ip route get {ip} must hit the blackhole, got: {stdout}{stderr}"
+        );
+    }
+    drop(lab);
+    assert_eq!(common::wan_guard(&id), common::WanGuard::default());
 }

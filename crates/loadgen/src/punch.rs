@@ -106,6 +106,7 @@ pub fn track_request(
         network_information: reporter.with_network_information.then(network_information),
         nat_mappings: reporter.nat_mappings.to_vec(),
         report_id: Some(rng.gen::<[u8; 16]>().to_vec()),
+        role_strategy: Some(pb::RoleStrategy::Adaptive.into()),
     }
 }
 
@@ -186,6 +187,7 @@ fn attempts(
                 error: attempt_error(attempt_outcome).map(str::to_owned),
                 direct_dial_error: None,
                 multi_addresses: direct.iter().map(Multiaddr::to_vec).collect(),
+                handshake_role: Some(pb::HandshakeRole::Client.into()),
             }
         })
         .collect()

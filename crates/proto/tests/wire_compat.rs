@@ -361,6 +361,7 @@ fn failed_attempt() -> HolePunchAttempt {
         error: Some(ATTEMPT_ERROR.into()),
         direct_dial_error: Some(DIAL_ERROR.into()),
         multi_addresses: vec![ip4_tcp(REMOTE_IP, 4001), ip4_quic(REMOTE_IP, 4001)],
+        handshake_role: None,
     }
 }
 
@@ -390,6 +391,7 @@ fn successful_attempt() -> HolePunchAttempt {
         error: None,
         direct_dial_error: None,
         multi_addresses: vec![ip4_quic(REMOTE_IP, 4001)],
+        handshake_role: None,
     }
 }
 
@@ -515,6 +517,7 @@ fn track_hole_punch_request() -> TrackHolePunchRequest {
         ],
         // Ours (field 100); original clients never send it.
         report_id: None,
+        role_strategy: None,
     }
 }
 

@@ -139,7 +139,7 @@ async fn load(store: &Store, results: u64) -> u64 {
     );
     for id in 1..=CLIENT_HOSTS + REMOTES {
         let (name, agent) = if id <= CLIENT_HOSTS {
-            (format!("client-host-{id}"), "punchr/rust-client/0.1.0")
+            (format!("client-host-{id}"), "punchr-rs/client/0.1.0")
         } else {
             (
                 format!("remote-{id}"),

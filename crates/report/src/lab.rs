@@ -31,6 +31,21 @@ pub async fn label_peer(
     Ok(())
 }
 
+/// Records which libp2p implementation the labelled remote `peer_id` runs (the lab's
+/// `impl`), so that cells split by it.
+pub async fn label_implementation(
+    store: &Store,
+    peer_id: &str,
+    implementation: &str,
+) -> Result<(), ReportError> {
+    sqlx::query("UPDATE lab_labels SET implementation = $1 WHERE peer_id = $2")
+        .bind(implementation)
+        .bind(peer_id)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
 /// The label of `peer_id`, if any.
 pub async fn peer_label(store: &Store, peer_id: &str) -> Result<Option<String>, ReportError> {
     let row = sqlx::query("SELECT nat_type FROM lab_labels WHERE peer_id = $1")
@@ -44,13 +59,16 @@ pub async fn peer_label(store: &Store, peer_id: &str) -> Result<Option<String>, 
 /// (clients treat the server's filter as a preference and may fall back to another transport);
 /// otherwise the protocol filter the server handed out (the lab's server hands out `ip4/tcp` or
 /// `ip4/quic`), else the transports the punch tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CellTransport {
     /// TCP.
     Tcp,
     /// QUIC.
     Quic,
+    #[default]
     /// Neither the filter nor the addresses tell (e.g. the remote never opened a DCUtR stream
     /// and no filter was handed out), or they name both.
     Unknown,
@@ -100,6 +118,8 @@ pub struct NatCell {
     pub client_nat: String,
     /// The remote's NAT type (`?` when only the client is labelled).
     pub remote_nat: String,
+    /// The remote's libp2p implementation (`?` when not labelled).
+    pub remote_impl: String,
     /// The transport.
     pub transport: CellTransport,
     /// Punches by outcome.
@@ -123,7 +143,8 @@ pub async fn nat_cells(store: &Store) -> Result<Vec<NatCell>, ReportError> {
     refresh_facts(store).await?;
     let rows = sqlx::query(
         "SELECT COALESCE(lc.nat_type, '?'), COALESCE(lr.nat_type, '?'), r.protocol_filters, \
-                f.transports, f.outcome, f.time_to_direct_ns, a.start_rtt_seconds \
+                f.transports, f.outcome, f.time_to_direct_ns, a.start_rtt_seconds, \
+                COALESCE(lr.implementation, '?') \
          FROM report_facts f \
          JOIN hole_punch_results r ON r.id = f.result_id \
          JOIN peers c ON c.id = f.client_peer_id \
@@ -136,7 +157,7 @@ pub async fn nat_cells(store: &Store) -> Result<Vec<NatCell>, ReportError> {
     )
     .fetch_all(store.pool())
     .await?;
-    type Key = (String, String, CellTransport);
+    type Key = (String, String, String, CellTransport);
     let mut cells: BTreeMap<Key, (OutcomeCounts, Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for row in &rows {
         let filters: String = row.try_get(2)?;
@@ -144,7 +165,7 @@ pub async fn nat_cells(store: &Store) -> Result<Vec<NatCell>, ReportError> {
         let outcome = Outcome::from_stored(&outcome).unwrap_or(Outcome::Unknown);
         let success = outcome == Outcome::Success;
         let transport = CellTransport::classify(success, &filters, row.try_get(3)?);
-        let key = (row.try_get(0)?, row.try_get(1)?, transport);
+        let key = (row.try_get(0)?, row.try_get(1)?, row.try_get(7)?, transport);
         let (outcomes, times, rtts) = cells.entry(key).or_default();
         outcomes.add(outcome, 1);
         if outcome == Outcome::Success {
@@ -156,9 +177,13 @@ pub async fn nat_cells(store: &Store) -> Result<Vec<NatCell>, ReportError> {
     Ok(cells
         .into_iter()
         .map(
-            |((client_nat, remote_nat, transport), (outcomes, mut times, mut rtts))| NatCell {
+            |(
+                (client_nat, remote_nat, remote_impl, transport),
+                (outcomes, mut times, mut rtts),
+            )| NatCell {
                 client_nat,
                 remote_nat,
+                remote_impl,
                 transport,
                 outcomes,
                 median_time_to_direct_ns: median(&mut times),
@@ -166,6 +191,89 @@ pub async fn nat_cells(store: &Store) -> Result<Vec<NatCell>, ReportError> {
             },
         )
         .collect())
+}
+
+/// The punches against one remote implementation with one client role strategy over one
+/// transport: how often they succeeded, on which attempt, over which transport the direct
+/// connection ran, and which handshake role our successful dial took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImplementationRow {
+    /// The remote's implementation (`?` when not labelled).
+    pub implementation: String,
+    /// The clients' role strategy (`?` when the client did not say).
+    pub role_strategy: String,
+    /// The transport (as for [`NatCell`]).
+    pub transport: CellTransport,
+    /// Punches by outcome.
+    pub outcomes: OutcomeCounts,
+    /// Successes by the number of their successful attempt: `[1, 2, 3, later]`.
+    pub successes_by_attempt: [u64; 4],
+    /// Successes whose direct connection was TCP, QUIC, or neither known.
+    pub direct_tcp: u64,
+    /// See `direct_tcp`.
+    pub direct_quic: u64,
+    /// Successful attempts whose dial took the client role, the server role, or did not say.
+    pub success_as_client: u64,
+    /// See `success_as_client`.
+    pub success_as_server: u64,
+}
+
+/// Every punch against a labelled remote, by (implementation, role strategy, transport).
+pub async fn implementation_rows(store: &Store) -> Result<Vec<ImplementationRow>, ReportError> {
+    refresh_facts(store).await?;
+    let rows = sqlx::query(
+        "SELECT COALESCE(lr.implementation, '?'), COALESCE(r.role_strategy, '?'), r.protocol_filters, \
+                f.transports, f.outcome, f.successful_attempt, a.handshake_role \
+         FROM report_facts f \
+         JOIN hole_punch_results r ON r.id = f.result_id \
+         JOIN peers p ON p.id = f.remote_peer_id \
+         JOIN lab_labels lr ON lr.peer_id = p.peer_id \
+         LEFT JOIN hole_punch_attempts a \
+                ON a.result_id = f.result_id AND a.attempt_number = f.successful_attempt",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut groups: BTreeMap<(String, String, CellTransport), ImplementationRow> = BTreeMap::new();
+    for row in &rows {
+        let outcome: String = row.try_get(4)?;
+        let outcome = Outcome::from_stored(&outcome).unwrap_or(Outcome::Unknown);
+        let success = outcome == Outcome::Success;
+        let bits: i64 = row.try_get(3)?;
+        let filters: String = row.try_get(2)?;
+        let transport = CellTransport::classify(success, &filters, bits);
+        let key: (String, String, CellTransport) = (row.try_get(0)?, row.try_get(1)?, transport);
+        let entry = groups
+            .entry(key.clone())
+            .or_insert_with(|| ImplementationRow {
+                implementation: key.0.clone(),
+                role_strategy: key.1.to_ascii_lowercase(),
+                transport,
+                ..ImplementationRow::default()
+            });
+        entry.outcomes.add(outcome, 1);
+        if !success {
+            continue;
+        }
+        // Attempts are numbered from 1.
+        let attempt: Option<i64> = row.try_get(5)?;
+        let slot = match attempt {
+            Some(n @ 1..=3) => (n - 1) as usize,
+            _ => 3,
+        };
+        entry.successes_by_attempt[slot] += 1;
+        match bits {
+            1 => entry.direct_tcp += 1,
+            2 => entry.direct_quic += 1,
+            _ => {}
+        }
+        let role: Option<String> = row.try_get(6)?;
+        match role.as_deref() {
+            Some("CLIENT") => entry.success_as_client += 1,
+            Some("SERVER") => entry.success_as_server += 1,
+            _ => {}
+        }
+    }
+    Ok(groups.into_values().collect())
 }
 
 /// The median (the lower one of an even count), or nothing for no values.

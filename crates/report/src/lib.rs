@@ -36,8 +36,8 @@ pub mod stats;
 pub use collect::{build_report, refresh_facts};
 pub use filter::{parse_time_bound, ReportFilter};
 pub use model::{
-    AttemptRow, AttemptSplit, FailureReason, GroupRow, HistogramBin, NatPairRow, OutcomeCounts,
-    Report, ReportScope, TimeBucket, TimeToDirect, TransportBucket,
+    AttemptRow, AttemptSplit, FailureReason, FamilyRow, GroupRow, HistogramBin, NatPairRow,
+    OutcomeCounts, Report, ReportScope, TimeBucket, TimeToDirect, TransportBucket,
 };
 pub use stats::Rate;
 

@@ -1,5 +1,7 @@
 //! The report: what the text, JSON, HTML and dashboard outputs all show.
 
+use std::collections::BTreeMap;
+
 use punchr_store::Outcome;
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +97,22 @@ impl GroupRow {
             outcomes,
         }
     }
+}
+
+/// One agent family group (see `punchr_store::agent`): its outcomes and rates, and how its
+/// successes came about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyRow {
+    /// The counts and rates; `key` is the family with its `major.minor` version, and for
+    /// go-libp2p its DCUtR role era (`go-libp2p 0.40 (legacy DCUtR roles)`).
+    #[serde(flatten)]
+    pub row: GroupRow,
+    /// SUCCESS results by the number of the attempt that succeeded (`1`, `2`, `3`; `none`
+    /// when no attempt is marked successful).
+    pub successes_by_attempt: BTreeMap<String, u64>,
+    /// SUCCESS results by transport of the direct connection (`TCP`, `QUIC` …; `none` when
+    /// unknown); a success with a TCP and a QUIC connection counts for both.
+    pub successes_by_transport: BTreeMap<String, u64>,
 }
 
 /// A (client NAT type, remote NAT type) pair, from the lab's labels.
@@ -240,6 +258,13 @@ pub struct Report {
     pub by_remote_agent: Vec<GroupRow>,
     /// By API key name (anonymous keys as `anonymous #id`).
     pub by_client: Vec<GroupRow>,
+    /// By the family of the client host's agent (ours, the original Rust or Go client).
+    #[serde(default)]
+    pub by_client_family: Vec<FamilyRow>,
+    /// By the family of the remote's agent, as the honeypot stored it (the largest groups,
+    /// then `(other)`).
+    #[serde(default)]
+    pub by_remote_family: Vec<FamilyRow>,
     /// By NAT type pair, where the lab labelled the peers.
     pub by_nat_pair: Vec<NatPairRow>,
     /// From the end of the relayed connection to the end of the successful attempt.

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use libp2p_identity::PeerId;
 use punchr_proto as pb;
+use punchr_store::agent::Agent;
 use punchr_store::{
     now_unix_nanos, ApiKey, ApiKeySecret, PeerInfo, Requester, SelectionRules, Store, StoreError,
 };
@@ -18,7 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::filter::FilterDraw;
 use crate::health::WriteHealth;
 use crate::metrics::Metrics;
-use crate::validate::{self, InvalidField, Limits};
+use crate::validate::{self, InvalidField, Limits, Quirks};
 
 /// API keys are UUIDs (36 bytes); anything much longer is not a key.
 const MAX_API_KEY_BYTES: usize = 128;
@@ -206,13 +207,24 @@ impl PunchrService {
         request: pb::TrackHolePunchRequest,
     ) -> Result<pb::TrackHolePunchResponse, Status> {
         let key = self.authenticate(&request.api_key).await?;
-        let result = validate::hole_punch_result(&request, key.id, now_unix_nanos(), &self.limits)
-            .map_err(invalid_argument)?;
+        // The client's quirks come from the agent its host registered with, so the host is
+        // looked up first; an unregistered host is refused after validation all the same.
+        let client_peer_id =
+            validate::peer_id("client_id", &request.client_id).map_err(invalid_argument)?;
         let registered = self
             .store
-            .registered_host(key.id, &result.client_peer_id)
+            .registered_host_agent(key.id, &client_peer_id)
             .await
             .map_err(|e| self.storage_status(e))?;
+        let agent = Agent::classify(registered.as_ref().and_then(|(_, a)| a.as_deref()));
+        let result = validate::hole_punch_result(
+            &request,
+            key.id,
+            now_unix_nanos(),
+            &self.limits,
+            Quirks::of(&agent),
+        )
+        .map_err(invalid_argument)?;
         if registered.is_none() {
             return Err(Status::permission_denied(format!(
                 "client not registered: host {} was not registered with this API key",

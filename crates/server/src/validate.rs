@@ -1,13 +1,18 @@
 //! Turns wire requests into validated store values. Everything is checked before anything is
 //! stored; the first problem is reported with the field it concerns, so a client author can fix
 //! it. The original accepted some bad requests silently (`punchr-original.md` §14.3); we refuse.
+//!
+//! The original clients (libp2p/punchr) keep working unchanged: what they are known to send
+//! differently ([`Quirks`], chosen by the agent version their host registered with) is
+//! normalised here, with the value as sent kept where it matters, instead of being refused.
 
 use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
 use punchr_proto as pb;
+use punchr_store::agent::{Agent, AgentFamily};
 use punchr_store::{
-    AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewHolePunchResult,
-    NewLatencyMeasurement, Outcome, PeerInfo,
+    AttemptOutcome, HandshakeRole, LatencyKind, NatMapping, NetworkInformation, NewAttempt,
+    NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, RoleStrategy,
 };
 
 /// A request field that is not acceptable.
@@ -77,6 +82,67 @@ const NUL_REASON: &str = "contains a NUL character";
 
 /// 2020-01-01T00:00:00Z: no Punchr result is older.
 const EARLIEST_PLAUSIBLE_NS: i64 = 1_577_836_800_000_000_000;
+
+/// What an original client is known to send differently, read from the agent version its host
+/// registered with (`punchr-original.md` §7.3, §9.2). Our client and unknown agents have none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// `elapsed_time` is microseconds labelled as seconds: the original Rust client divides
+    /// nanoseconds by 1000. The value is checked against the attempt's own timestamps.
+    pub elapsed_in_microseconds: bool,
+    /// An attempt's own timestamps need not be in order. The original Go client takes
+    /// `opened_at` from its clock after the DCUtR stream signal, but `started_at` and `ended_at`
+    /// from holepunch tracer events that may have been queued before, and the original server
+    /// accepted any order; the Rust client reads a wall clock that may step back. Refusing
+    /// would lose the Go client's result and end the Rust client's process.
+    pub unordered_attempt_times: bool,
+}
+
+impl Quirks {
+    /// The quirks of the client whose host registered with `agent`.
+    pub fn of(agent: &Agent) -> Quirks {
+        Quirks {
+            elapsed_in_microseconds: agent.family == AgentFamily::OriginalRustClient,
+            unordered_attempt_times: agent.family.is_original_client(),
+        }
+    }
+}
+
+/// Whether two durations in seconds agree: within 1 ms plus 1 % (the wire carries `f32`).
+fn durations_agree(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 0.001 + 0.01 * b.abs()
+}
+
+/// The elapsed seconds of an attempt whose client may send microseconds, and the raw value
+/// when the seconds are not it. The attempt's timestamps decide: `ended_at - started_at`, if
+/// both are known and in order, is what the client measured. A raw value that agrees with them
+/// as microseconds is divided; one that agrees as seconds is kept (builds of our client
+/// announced the original's agent before they had their own); one that agrees with neither is
+/// replaced by the timestamps. Without timestamps it is taken as microseconds.
+pub fn microsecond_elapsed(
+    field: &str,
+    raw: f32,
+    started_at: Option<i64>,
+    ended_at: i64,
+) -> Valid<(f64, Option<f64>)> {
+    let from_timestamps = started_at
+        .filter(|started| *started <= ended_at)
+        .map(|started| (ended_at - started) as f64 / 1e9);
+    let sent = f64::from(raw);
+    let usable = raw.is_finite() && raw >= 0.0;
+    match from_timestamps {
+        Some(measured) if usable && durations_agree(sent / 1e6, measured) => {
+            Ok((sent / 1e6, Some(sent)))
+        }
+        Some(measured) if usable && durations_agree(sent, measured) => Ok((sent, None)),
+        Some(measured) => Ok((measured, Some(sent).filter(|s| s.is_finite()))),
+        None if usable => Ok((seconds(field, (sent / 1e6) as f32)?, Some(sent))),
+        None => Err(invalid(
+            field,
+            format!("{raw} is not a duration and the attempt has no started_at to derive one"),
+        )),
+    }
+}
 
 /// Checks a peer ID given as multihash bytes; returns its base58 form.
 pub fn peer_id(field: &str, bytes: &[u8]) -> Valid<String> {
@@ -230,6 +296,28 @@ fn attempt_outcome(field: &str, value: i32) -> Valid<AttemptOutcome> {
     })
 }
 
+fn handshake_role(field: &str, value: Option<i32>) -> Valid<Option<HandshakeRole>> {
+    let Some(value) = value else { return Ok(None) };
+    let role = pb::HandshakeRole::try_from(value)
+        .map_err(|_| invalid(field, format!("unknown value {value}")))?;
+    Ok(match role {
+        pb::HandshakeRole::Unknown => None,
+        pb::HandshakeRole::Client => Some(HandshakeRole::Client),
+        pb::HandshakeRole::Server => Some(HandshakeRole::Server),
+    })
+}
+
+fn role_strategy(value: Option<i32>) -> Valid<Option<RoleStrategy>> {
+    let Some(value) = value else { return Ok(None) };
+    let strategy = pb::RoleStrategy::try_from(value)
+        .map_err(|_| invalid("role_strategy", format!("unknown value {value}")))?;
+    Ok(match strategy {
+        pb::RoleStrategy::Unknown => None,
+        pb::RoleStrategy::Spec => Some(RoleStrategy::Spec),
+        pb::RoleStrategy::Adaptive => Some(RoleStrategy::Adaptive),
+    })
+}
+
 fn latency_kind(field: &str, value: i32) -> Valid<LatencyKind> {
     let kind = pb::LatencyMeasurementType::try_from(value)
         .map_err(|_| invalid(field, format!("unknown value {value}")))?;
@@ -245,28 +333,46 @@ fn attempt(
     wire: &pb::HolePunchAttempt,
     now: i64,
     limits: &Limits,
+    quirks: Quirks,
 ) -> Valid<NewAttempt> {
     let field = |name: &str| format!("hole_punch_attempts[{index}].{name}");
+    let in_order = |earlier: (&str, i64), later: (&str, i64)| {
+        if quirks.unordered_attempt_times {
+            Ok(())
+        } else {
+            ordered(earlier, later)
+        }
+    };
     let opened_at = timestamp(&field("opened_at"), wire.opened_at, now, limits)?;
     let ended_at = timestamp(&field("ended_at"), wire.ended_at, now, limits)?;
-    ordered(
+    in_order(
         (&field("opened_at"), opened_at),
         (&field("ended_at"), ended_at),
     )?;
     let started_at = match wire.started_at {
         Some(started) => {
             let started = timestamp(&field("started_at"), started, now, limits)?;
-            ordered(
+            in_order(
                 (&field("opened_at"), opened_at),
                 (&field("started_at"), started),
             )?;
-            ordered(
+            in_order(
                 (&field("started_at"), started),
                 (&field("ended_at"), ended_at),
             )?;
             Some(started)
         }
         None => None,
+    };
+    let (elapsed_seconds, elapsed_time_raw) = if quirks.elapsed_in_microseconds {
+        microsecond_elapsed(
+            &field("elapsed_time"),
+            wire.elapsed_time,
+            started_at,
+            ended_at,
+        )?
+    } else {
+        (seconds(&field("elapsed_time"), wire.elapsed_time)?, None)
     };
     Ok(NewAttempt {
         opened_at,
@@ -276,7 +382,8 @@ fn attempt(
             .start_rtt
             .map(|rtt| seconds(&field("start_rtt"), rtt))
             .transpose()?,
-        elapsed_seconds: seconds(&field("elapsed_time"), wire.elapsed_time)?,
+        elapsed_seconds,
+        elapsed_time_raw,
         outcome: attempt_outcome(&field("outcome"), wire.outcome)?,
         error: text(
             &field("error"),
@@ -289,6 +396,7 @@ fn attempt(
             limits.max_text_bytes,
         )?,
         addresses: multiaddrs(&field("multi_addresses"), &wire.multi_addresses, limits)?,
+        handshake_role: handshake_role(&field("handshake_role"), wire.handshake_role)?,
     })
 }
 
@@ -398,13 +506,16 @@ fn bounded<T>(field: &str, list: &[T], max: usize) -> Valid<()> {
 }
 
 /// Validates a whole TrackHolePunch request; `now` is Unix ns. The API key id is filled in by
-/// the caller after authentication.
+/// the caller after authentication; `quirks` are those of the client that sent it.
 pub fn hole_punch_result(
     wire: &pb::TrackHolePunchRequest,
     api_key_id: i64,
     now: i64,
     limits: &Limits,
+    quirks: Quirks,
 ) -> Valid<NewHolePunchResult> {
+    // First, as the service reads it first (to find the client's quirks by its host).
+    let client_peer_id = peer_id("client_id", &wire.client_id)?;
     let connect_started_at = timestamp("connect_started_at", wire.connect_started_at, now, limits)?;
     let connect_ended_at = timestamp("connect_ended_at", wire.connect_ended_at, now, limits)?;
     let ended_at = timestamp("ended_at", wire.ended_at, now, limits)?;
@@ -432,7 +543,7 @@ pub fn hole_punch_result(
         .hole_punch_attempts
         .iter()
         .enumerate()
-        .map(|(i, a)| attempt(i, a, now, limits))
+        .map(|(i, a)| attempt(i, a, now, limits, quirks))
         .collect::<Valid<Vec<_>>>()?;
     for (i, a) in attempts.iter().enumerate() {
         ordered(
@@ -448,7 +559,7 @@ pub fn hole_punch_result(
     Ok(NewHolePunchResult {
         api_key_id,
         report_id: wire.report_id.clone(),
-        client_peer_id: peer_id("client_id", &wire.client_id)?,
+        client_peer_id,
         remote_peer_id: peer_id("remote_id", &wire.remote_id)?,
         remote_addresses: multiaddrs(
             "remote_multi_addresses",
@@ -486,6 +597,7 @@ pub fn hole_punch_result(
             .enumerate()
             .map(|(i, m)| nat_mapping(i, m, limits))
             .collect::<Valid<Vec<_>>>()?,
+        role_strategy: role_strategy(wire.role_strategy)?,
     })
 }
 
@@ -609,7 +721,7 @@ pub fn request(rpc: Rpc, body: &[u8], now: i64, limits: &Limits) -> Result<(), R
         }
         Rpc::TrackHolePunch => {
             let wire = pb::TrackHolePunchRequest::decode(body).map_err(decode_error)?;
-            hole_punch_result(&wire, 0, now, limits)?;
+            hole_punch_result(&wire, 0, now, limits, Quirks::default())?;
         }
     }
     Ok(())
@@ -653,5 +765,52 @@ mod tests {
         assert_eq!(Rpc::split_tagged(&[5]), (Rpc::TrackHolePunch, &[][..]));
         let err = request(Rpc::Register, &[0xff], 0, &Limits::default()).unwrap_err();
         assert!(matches!(err, RequestError::Decode { .. }), "{err}");
+    }
+
+    #[test]
+    fn microsecond_elapsed_times_follow_the_attempts_timestamps() {
+        const START: i64 = 1_700_000_000_000_000_000;
+        let ms = |n: i64| START + n * 1_000_000;
+        let f = "e";
+        // The original Rust client's 87 ms attempt: 87000 "seconds" are 87 ms.
+        assert_eq!(
+            microsecond_elapsed(f, 87_000.0, Some(START), ms(87)),
+            Ok((0.087, Some(87_000.0)))
+        );
+        // 25 minutes: beyond the 86,400 bound as microseconds read as seconds.
+        let (secs, raw) = microsecond_elapsed(f, 1.5e9, Some(START), ms(1_500_000)).unwrap();
+        assert!((secs - 1500.0).abs() < 1e-9 && raw == Some(1.5e9), "{secs}");
+        // Seconds under the original's agent (our client before it had its own) stay.
+        assert_eq!(
+            microsecond_elapsed(f, 0.5, Some(START), ms(500)),
+            Ok((0.5, None))
+        );
+        // Neither reading agrees: the timestamps win, the raw value is kept.
+        assert_eq!(
+            microsecond_elapsed(f, 3.0e7, Some(START), ms(2_000)),
+            Ok((2.0, Some(3.0e7)))
+        );
+        // No started_at: microseconds, bounded like any duration.
+        assert_eq!(
+            microsecond_elapsed(f, 250_000.0, None, ms(0)),
+            Ok((0.25, Some(250_000.0)))
+        );
+        assert!(microsecond_elapsed(f, 1e12, None, ms(0)).is_err());
+        assert!(microsecond_elapsed(f, f32::NAN, None, ms(0)).is_err());
+        assert_eq!(
+            microsecond_elapsed(f, f32::NAN, Some(START), ms(40)),
+            Ok((0.04, None))
+        );
+    }
+
+    #[test]
+    fn quirks_follow_the_registered_agent() {
+        let quirks = |agent: &str| Quirks::of(&Agent::classify(Some(agent)));
+        let rust = quirks("punchr/rust-client/0.2.1");
+        assert!(rust.elapsed_in_microseconds && rust.unordered_attempt_times);
+        let go = quirks("punchr/go-client/0.8.0");
+        assert!(!go.elapsed_in_microseconds && go.unordered_attempt_times);
+        assert_eq!(quirks("punchr-rs/client/0.1.0"), Quirks::default());
+        assert_eq!(quirks("kubo/0.43.1/x"), Quirks::default());
     }
 }

@@ -70,7 +70,12 @@ impl std::fmt::Debug for ApiKeySecret {
 }
 
 fn uuid_v4() -> String {
-    let mut bytes: [u8; 16] = rand_bytes();
+    uuid_v4_text(rand_bytes())
+}
+
+/// 16 bytes shaped as a version 4 UUID in its text form (version and variant bits set), the
+/// form of every API key (the original clients and server expect UUIDs).
+pub fn uuid_v4_text(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

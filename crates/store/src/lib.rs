@@ -17,6 +17,7 @@
 //! Times are Unix nanoseconds in `i64` throughout, the unit of the wire protocol.
 
 mod address;
+pub mod agent;
 mod engine;
 mod error;
 pub mod facts;
@@ -31,10 +32,11 @@ mod time;
 pub use address::AddressFacts;
 pub use engine::{redact_password, Engine, Store};
 pub use error::{error_line, StoreError};
-pub use keys::{ApiKey, ApiKeySecret};
+pub use keys::{uuid_v4_text, ApiKey, ApiKeySecret};
 pub use model::{
-    AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent,
-    NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship,
+    AttemptOutcome, HandshakeRole, LatencyKind, NatMapping, NetworkInformation, NewAttempt,
+    NewConnectionEvent, NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship,
+    RoleStrategy,
 };
 pub use results::InsertedResult;
 pub use selection::{Handout, Requester, SelectionRules};

@@ -61,6 +61,27 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// How a client's hole-punch dials chose their side of the direct connection's handshakes
+    /// (`punchr_dcutr::RoleStrategy`).
+    RoleStrategy {
+        /// Always the DCUtR spec's role, as stock rust-libp2p.
+        Spec = "SPEC",
+        /// From the remote's agent version, else client on attempts 1-2 and server on 3.
+        Adaptive = "ADAPTIVE",
+    }
+}
+
+stored_enum! {
+    /// Our side of the direct connection's security and muxer handshakes in an attempt's dial.
+    HandshakeRole {
+        /// The handshakes' initiator (QUIC: the QUIC client).
+        Client = "CLIENT",
+        /// Their responder.
+        Server = "SERVER",
+    }
+}
+
+stored_enum! {
     /// Outcome of one DCUtR attempt.
     AttemptOutcome {
         /// Not classified.
@@ -152,6 +173,9 @@ pub struct NewAttempt {
     pub start_rtt_seconds: Option<f64>,
     /// Duration of the attempt, seconds.
     pub elapsed_seconds: f64,
+    /// The elapsed time as the client sent it, when the server normalised it (the original
+    /// Rust client sends microseconds); `None` when `elapsed_seconds` is the value sent.
+    pub elapsed_time_raw: Option<f64>,
     /// How it ended.
     pub outcome: AttemptOutcome,
     /// Why it failed.
@@ -160,6 +184,8 @@ pub struct NewAttempt {
     pub direct_dial_error: Option<String>,
     /// Remote addresses used for the hole punch.
     pub addresses: Vec<Multiaddr>,
+    /// Our handshake role in this attempt's dial, if the client says.
+    pub handshake_role: Option<HandshakeRole>,
 }
 
 /// Pings to one peer around a hole punch.
@@ -244,4 +270,6 @@ pub struct NewHolePunchResult {
     pub network_information: Option<NetworkInformation>,
     /// Port mappings.
     pub nat_mappings: Vec<NatMapping>,
+    /// The client's role strategy, if it says (original clients do not).
+    pub role_strategy: Option<RoleStrategy>,
 }

@@ -152,6 +152,26 @@ impl Store {
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
+    /// The database id and agent version (as the last Register gave it) of `peer_id` if the
+    /// API key `api_key_id` registered it as a host: the server reads the client's quirks from
+    /// the agent.
+    pub async fn registered_host_agent(
+        &self,
+        api_key_id: i64,
+        peer_id: &str,
+    ) -> Result<Option<(i64, Option<String>)>> {
+        let row = sqlx::query(
+            "SELECT p.id, p.agent_version FROM client_hosts h JOIN peers p ON p.id = h.peer_id \
+             WHERE h.api_key_id = $1 AND p.peer_id = $2",
+        )
+        .bind(api_key_id)
+        .bind(peer_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .transpose()
+    }
+
     /// Of `peer_ids`, those the API key registered as hosts, with their database ids.
     pub async fn registered_hosts(
         &self,

@@ -16,9 +16,9 @@ use crate::facts::Facts;
 use crate::peers::{upsert_multi_addresses, upsert_peer};
 use crate::sql::{flag, optional_flag};
 use crate::{
-    now_unix_nanos, AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt,
-    NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship, Result, Store,
-    StoreError,
+    now_unix_nanos, AttemptOutcome, HandshakeRole, LatencyKind, NatMapping, NetworkInformation,
+    NewAttempt, NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship, Result,
+    RoleStrategy, Store, StoreError,
 };
 
 /// What [`Store::insert_hole_punch_result`] did.
@@ -105,8 +105,8 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     let row = sqlx::query(
         "INSERT INTO hole_punch_results (api_key_id, client_peer_id, remote_peer_id, listen_address_set_id, \
            connect_started_at, connect_ended_at, ended_at, has_direct_conns, outcome, error, protocol_filters, created_at, \
-           report_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+           report_id, role_strategy) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
     )
     .bind(result.api_key_id)
     .bind(client_id)
@@ -121,6 +121,7 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     .bind(protocol_filters)
     .bind(created_at)
     .bind(result.report_id.clone())
+    .bind(result.role_strategy.map(RoleStrategy::as_str))
     .fetch_one(&mut *conn)
     .await?;
     let result_id: i64 = row.try_get(0)?;
@@ -263,19 +264,24 @@ async fn insert_attempt(
 ) -> Result<()> {
     let row = sqlx::query(
         "INSERT INTO hole_punch_attempts (result_id, attempt_number, opened_at, started_at, ended_at, \
-           start_rtt_seconds, elapsed_seconds, outcome, error, direct_dial_error) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+           start_rtt_seconds, elapsed_seconds, outcome, error, direct_dial_error, elapsed_time_raw, handshake_role) \
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $12 THEN $6 END, $7, $8, $9, $10, CASE WHEN $13 THEN $11 END, $14) \
+         RETURNING id",
     )
     .bind(result_id)
     .bind(i64::try_from(number).map_err(|_| too_many("hole_punch_attempts"))?)
     .bind(attempt.opened_at)
     .bind(attempt.started_at)
     .bind(attempt.ended_at)
-    .bind(attempt.start_rtt_seconds)
+    .bind(present(attempt.start_rtt_seconds).0)
     .bind(attempt.elapsed_seconds)
     .bind(attempt.outcome.as_str())
     .bind(attempt.error.as_deref())
     .bind(attempt.direct_dial_error.as_deref())
+    .bind(present(attempt.elapsed_time_raw).0)
+    .bind(present(attempt.start_rtt_seconds).1)
+    .bind(present(attempt.elapsed_time_raw).1)
+    .bind(attempt.handshake_role.map(HandshakeRole::as_str))
     .fetch_one(&mut *conn)
     .await?;
     let attempt_id: i64 = row.try_get(0)?;
@@ -294,6 +300,16 @@ fn too_many(field: &'static str) -> StoreError {
         field,
         reason: "too many entries".into(),
     }
+}
+
+/// An optional float as a value and a flag, for `CASE WHEN <flag> THEN <value> END`. sqlx 0.8's
+/// Any driver sends a NULL `f64` to PostgreSQL typed as `float4` (it swaps the Real and Double
+/// kinds for NULLs) and the connection caches the statement with that type, so a later non-NULL
+/// `f64` on the same statement fails ("incorrect binary data format"): the original Rust
+/// client's results (no start RTT) then broke our client's. A float bound never as NULL keeps
+/// its `float8` type.
+fn present(value: Option<f64>) -> (f64, bool) {
+    (value.unwrap_or(0.0), value.is_some())
 }
 
 /// Statistics over the successful samples (negative values mark failed ones).
@@ -340,7 +356,8 @@ async fn insert_latency_measurement(
     sqlx::query(
         "INSERT INTO latency_measurements (result_id, peer_id, multi_address_id, kind, rtts, rtt_errs, \
            samples_ok, samples_failed, rtt_avg, rtt_min, rtt_max, rtt_std, agent_version, protocols) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $15 THEN $9 END, CASE WHEN $15 THEN $10 END, \
+           CASE WHEN $15 THEN $11 END, CASE WHEN $16 THEN $12 END, $13, $14)",
     )
     .bind(result_id)
     .bind(peer_id)
@@ -353,12 +370,15 @@ async fn insert_latency_measurement(
     .bind(serde_json::to_string(&measurement.rtt_errors).expect("strings serialise"))
     .bind(stats.ok)
     .bind(stats.failed)
-    .bind(stats.avg)
-    .bind(stats.min)
-    .bind(stats.max)
-    .bind(stats.std)
+    .bind(present(stats.avg).0)
+    .bind(present(stats.min).0)
+    .bind(present(stats.max).0)
+    .bind(present(stats.std).0)
     .bind(measurement.peer.agent_version.as_deref())
     .bind(serde_json::to_string(&protocols).expect("strings serialise"))
+    // avg, min and max exist together (any successful sample), std from two samples on.
+    .bind(stats.avg.is_some())
+    .bind(stats.std.is_some())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -409,7 +429,7 @@ async fn load_result(conn: &mut AnyConnection, id: i64) -> Result<Option<NewHole
     let row = sqlx::query(
         "SELECT r.api_key_id, r.report_id, c.peer_id AS client, p.peer_id AS remote, r.listen_address_set_id, \
            r.connect_started_at, r.connect_ended_at, r.ended_at, r.has_direct_conns, r.outcome, r.error, \
-           r.protocol_filters \
+           r.protocol_filters, r.role_strategy \
          FROM hole_punch_results r JOIN peers c ON c.id = r.client_peer_id JOIN peers p ON p.id = r.remote_peer_id \
          WHERE r.id = $1",
     )
@@ -448,6 +468,7 @@ async fn load_result(conn: &mut AnyConnection, id: i64) -> Result<Option<NewHole
         latency_measurements: load_latency_measurements(&mut *conn, id).await?,
         network_information: load_network_information(&mut *conn, id).await?,
         nat_mappings: load_nat_mappings(&mut *conn, id).await?,
+        role_strategy: optional_stored(RoleStrategy::from_stored, &row, "role_strategy")?,
     }))
 }
 
@@ -481,7 +502,7 @@ async fn addresses(
 async fn load_attempts(conn: &mut AnyConnection, result_id: i64) -> Result<Vec<NewAttempt>> {
     let rows = sqlx::query(
         "SELECT id, opened_at, started_at, ended_at, start_rtt_seconds, elapsed_seconds, outcome, error, \
-           direct_dial_error FROM hole_punch_attempts WHERE result_id = $1 ORDER BY attempt_number",
+           direct_dial_error, elapsed_time_raw, handshake_role FROM hole_punch_attempts WHERE result_id = $1 ORDER BY attempt_number",
     )
     .bind(result_id)
     .fetch_all(&mut *conn)
@@ -495,10 +516,12 @@ async fn load_attempts(conn: &mut AnyConnection, result_id: i64) -> Result<Vec<N
             ended_at: row.try_get("ended_at")?,
             start_rtt_seconds: row.try_get("start_rtt_seconds")?,
             elapsed_seconds: row.try_get("elapsed_seconds")?,
+            elapsed_time_raw: row.try_get("elapsed_time_raw")?,
             outcome: stored(AttemptOutcome::from_stored, &row, "outcome")?,
             error: row.try_get("error")?,
             direct_dial_error: row.try_get("direct_dial_error")?,
             addresses: addresses(&mut *conn, ATTEMPT_ADDRESSES, attempt_id, None).await?,
+            handshake_role: optional_stored(HandshakeRole::from_stored, &row, "handshake_role")?,
         });
     }
     Ok(attempts)
@@ -582,6 +605,16 @@ async fn load_network_information(
 fn stored<T>(parse: fn(&str) -> Option<T>, row: &AnyRow, column: &'static str) -> Result<T> {
     let text: String = row.try_get(column)?;
     parse(&text).ok_or_else(|| corrupt(column, format!("unknown value {text:?}")))
+}
+
+fn optional_stored<T>(
+    parse: fn(&str) -> Option<T>,
+    row: &AnyRow,
+    column: &'static str,
+) -> Result<Option<T>> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| parse(&text).ok_or_else(|| corrupt(column, format!("unknown value {text:?}"))))
+        .transpose()
 }
 
 fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &'static str) -> Result<T> {

@@ -66,10 +66,13 @@ pub fn hole_punch_result(
         ended_at: start + 900_000_000 + n * 1_000_000_000,
         start_rtt_seconds: Some(0.0625),
         elapsed_seconds: 0.640625,
+        elapsed_time_raw: None,
         outcome,
         error: (outcome != AttemptOutcome::Success).then(|| "all dials failed".to_owned()),
         direct_dial_error: None,
         addresses: remote_direct.clone(),
+        // The original clients' shape: they do not say (fields 100 and up are ours).
+        handshake_role: None,
     };
     let relay = relayed[0].clone();
     NewHolePunchResult {
@@ -92,6 +95,7 @@ pub fn hole_punch_result(
         outcome: Outcome::Success,
         error: None,
         protocol_filters: vec![4, 6],
+        role_strategy: None,
         attempts: vec![
             attempt(0, AttemptOutcome::Failed),
             attempt(1, AttemptOutcome::Failed),

@@ -5,6 +5,16 @@ use std::time::Duration;
 use libp2p::core::{transport::PortUse, Endpoint};
 
 use super::*;
+use crate::roles::{HandshakeRole, RoleStrategy};
+
+/// A dial as the behaviour reports it (client role, as the tests' responders take).
+fn started(id: ConnectionId, addrs: Vec<Multiaddr>) -> StartedDial {
+    StartedDial {
+        id,
+        addrs,
+        handshake_role: HandshakeRole::Client,
+    }
+}
 use crate::message::Offer;
 
 /// A core with a fixed clock and a timeline of instants 1 ms apart.
@@ -20,7 +30,10 @@ impl Script {
     fn new() -> Self {
         let origin = Instant::now();
         Self {
-            core: Upgrades::new(Clock::with_origin(origin, ORIGIN_UNIX_NANOS)),
+            core: Upgrades::new(
+                Clock::with_origin(origin, ORIGIN_UNIX_NANOS),
+                RoleStrategy::Spec,
+            ),
             origin,
             peer: PeerId::random(),
         }
@@ -182,12 +195,20 @@ fn initiator_success_reports_every_step_with_consistent_times() {
             relayed_connection: id(1),
             attempt: 1,
             addrs: vec![addr("/ip4/10.0.0.1/tcp/1")],
-            override_role: true,
+            handshake_role: HandshakeRole::Server,
         })
     );
 
-    s.core
-        .dial_started(id(1), 1, id(7), vec![addr("/ip4/10.0.0.1/tcp/1")], s.t(22));
+    s.core.dial_started(
+        id(1),
+        1,
+        StartedDial {
+            id: id(7),
+            addrs: vec![addr("/ip4/10.0.0.1/tcp/1")],
+            handshake_role: HandshakeRole::Server,
+        },
+        s.t(22),
+    );
     s.core.connection_established(
         id(7),
         s.peer,
@@ -201,7 +222,8 @@ fn initiator_success_reports_every_step_with_consistent_times() {
                 1,
                 EventKind::DialStarted {
                     connection_id: id(7),
-                    addrs: vec![addr("/ip4/10.0.0.1/tcp/1")]
+                    addrs: vec![addr("/ip4/10.0.0.1/tcp/1")],
+                    handshake_role: HandshakeRole::Server,
                 }
             ),
             (
@@ -241,7 +263,7 @@ fn initiator_retries_after_failed_dials_then_gives_up_after_three() {
         assert!(matches!(dial, Output::Dial { attempt: a, .. } if a == attempt));
         let dial_id = id(10 + usize::from(attempt));
         s.core
-            .dial_started(id(1), attempt, dial_id, vec![], s.t(start + 20));
+            .dial_started(id(1), attempt, started(dial_id, vec![]), s.t(start + 20));
         s.core.dial_failed(dial_id, dial_error(), s.t(start + 30));
         let outputs = s.outputs();
         stream_requests += outputs
@@ -334,11 +356,12 @@ fn responder_counts_streams_and_attributes_late_dial_results() {
         dial,
         Output::Dial {
             attempt: 1,
-            override_role: false,
+            handshake_role: HandshakeRole::Client,
             ..
         }
     ));
-    s.core.dial_started(id(1), 1, id(5), vec![], s.t(20));
+    s.core
+        .dial_started(id(1), 1, started(id(5), vec![]), s.t(20));
     // Attempt 2 starts while attempt 1's dial still runs, and its exchange stalls.
     s.core.stream_opened(id(1), s.t(50));
     // Attempt 3 replaces the stalled exchange.
@@ -360,7 +383,8 @@ fn responder_counts_streams_and_attributes_late_dial_results() {
         events[0].1,
         EventKind::DialStarted {
             connection_id: id(5),
-            addrs: vec![]
+            addrs: vec![],
+            handshake_role: HandshakeRole::Client,
         }
     );
     assert_eq!(events[1], (2, EventKind::StreamOpened));
@@ -444,7 +468,8 @@ fn closing_the_relayed_connection_ends_exchanges_but_not_running_dials() {
         .connection_established(id(1), s.peer, &relayed_dialer(), s.t(0));
     s.core.stream_opened(id(1), s.t(1));
     s.core.exchange_done(id(1), vec![]);
-    s.core.dial_started(id(1), 1, id(9), vec![], s.t(2));
+    s.core
+        .dial_started(id(1), 1, started(id(9), vec![]), s.t(2));
     s.core.stream_opened(id(1), s.t(3));
     s.outputs();
 
@@ -482,7 +507,8 @@ fn initiator_does_not_retry_on_a_closed_relayed_connection() {
     s.core
         .connection_established(id(1), s.peer, &relayed_listener(), s.t(0));
     initiator_exchange(&mut s, id(1), 1);
-    s.core.dial_started(id(1), 1, id(8), vec![], s.t(20));
+    s.core
+        .dial_started(id(1), 1, started(id(8), vec![]), s.t(20));
     s.core.connection_closed(id(1), s.t(21));
     s.core.dial_failed(id(8), dial_error(), s.t(22));
     let outputs = s.outputs();
@@ -502,4 +528,141 @@ fn unknown_ids_are_ignored() {
     s.core.dial_failed(id(2), dial_error(), s.t(0));
     s.core.connection_closed(id(3), s.t(0));
     assert!(s.outputs().is_empty());
+}
+
+/// A responder's exchange on relayed connection 1: its stream opens at `stream_ms`, SYNC arrives
+/// at `sync_ms`, and the exchange asks to dial the remote; returns the outputs.
+fn responder_exchange(s: &mut Script, stream_ms: u64, sync_ms: u64) -> Vec<Output> {
+    s.core.stream_opened(id(1), s.t(stream_ms));
+    s.core.step(id(1), Step::SyncReceived { at: s.t(sync_ms) });
+    s.core
+        .exchange_done(id(1), vec![addr("/ip4/11.0.1.10/tcp/4001")]);
+    s.outputs()
+}
+
+/// Runs a responder attempt `n` on relayed connection 1 up to its dial request; returns the
+/// handshake role the dial asks for.
+fn responder_attempt(s: &mut Script, n: u64) -> HandshakeRole {
+    let role = responder_exchange(s, n * 100, n * 100 + 5)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Dial { handshake_role, .. } => Some(handshake_role),
+            _ => None,
+        })
+        .expect("a dial request");
+    s.core.dial_started(
+        id(1),
+        n as u8,
+        StartedDial {
+            id: id(10 + n as usize),
+            addrs: vec![],
+            handshake_role: role,
+        },
+        s.t(n * 100 + 6),
+    );
+    s.core
+        .dial_failed(id(10 + n as usize), dial_error(), s.t(n * 100 + 50));
+    role
+}
+
+#[test]
+fn an_adaptive_responder_takes_its_role_from_the_agent_and_else_switches_on_attempt_three() {
+    use HandshakeRole::{Client, Server};
+    let cases = [
+        (RoleStrategy::Spec, None, [Client, Client, Client]),
+        (RoleStrategy::Adaptive, None, [Client, Client, Server]),
+        (
+            RoleStrategy::Adaptive,
+            Some("go-libp2p/0.40.0 (punchr-lab remote)"),
+            [Server, Server, Server],
+        ),
+        (
+            RoleStrategy::Adaptive,
+            Some("rust-libp2p/0.57.1"),
+            [Client, Client, Client],
+        ),
+        (
+            RoleStrategy::Spec,
+            Some("go-libp2p/0.40.0 (punchr-lab remote)"),
+            [Client, Client, Client],
+        ),
+    ];
+    for (strategy, agent, expected) in cases {
+        let mut s = Script::new();
+        s.core.set_strategy(strategy);
+        s.core
+            .connection_established(id(1), s.peer, &relayed_dialer(), s.t(0));
+        if let Some(agent) = agent {
+            s.core
+                .set_remote_roles(s.peer, RemoteRoles::from_agent_version(agent));
+        }
+        let roles: Vec<_> = (1..=3).map(|n| responder_attempt(&mut s, n)).collect();
+        assert_eq!(roles, expected, "{strategy:?} against {agent:?}");
+    }
+}
+
+#[test]
+fn an_attempt_ends_when_the_remotes_dial_makes_the_direct_connection_first() {
+    let mut s = Script::new();
+    s.core
+        .connection_established(id(1), s.peer, &relayed_dialer(), s.t(0));
+    responder_exchange(&mut s, 10, 20);
+    s.core
+        .dial_started(id(1), 1, started(id(5), vec![]), s.t(20));
+    s.outputs();
+    // The remote's dial arrives 45 ms later as an inbound connection; ours is still running.
+    s.core.connection_established(
+        id(6),
+        s.peer,
+        &direct_listener("/ip4/11.0.1.10/tcp/4001"),
+        s.t(65),
+    );
+    let events = s.events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                (1, EventKind::UnsolicitedDirectConnection { inbound: true, .. }),
+                (
+                    1,
+                    EventKind::AttemptFinished {
+                        outcome: AttemptOutcome::RemoteDialSucceeded { .. },
+                        duration,
+                    }
+                ),
+            ] if *duration == Duration::from_millis(55)
+        ),
+        "{events:?}"
+    );
+    // Our own dial gives up 5 s later: its failure is reported, but the attempt stays ended.
+    s.core.dial_failed(id(5), dial_error(), s.t(5020));
+    let late = s.events();
+    assert!(
+        matches!(late.as_slice(), [(1, EventKind::DialFailed { .. })]),
+        "{late:?}"
+    );
+}
+
+#[test]
+fn a_direct_connection_before_any_stream_ends_no_attempt() {
+    let mut s = Script::new();
+    s.core
+        .connection_established(id(1), s.peer, &relayed_dialer(), s.t(0));
+    s.core.connection_established(
+        id(6),
+        s.peer,
+        &direct_listener("/ip4/11.0.1.10/tcp/4001"),
+        s.t(5),
+    );
+    let events = s.events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [(
+                0,
+                EventKind::UnsolicitedDirectConnection { inbound: true, .. }
+            )]
+        ),
+        "{events:?}"
+    );
 }

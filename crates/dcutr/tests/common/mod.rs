@@ -170,9 +170,13 @@ impl Peer {
                 let me = key.public().to_peer_id();
                 PeerBehaviour {
                     relay,
-                    ours: Toggle::from(
-                        (dcutr == Dcutr::Ours).then(|| punchr_dcutr::Behaviour::new(me)),
-                    ),
+                    ours: Toggle::from((dcutr == Dcutr::Ours).then(|| {
+                        let mut ours = punchr_dcutr::Behaviour::new(me);
+                        // Loopback is all these tests have; the stock crate's roles.
+                        ours.dial_non_public_addresses(true);
+                        ours.set_role_strategy(punchr_dcutr::RoleStrategy::Spec);
+                        ours
+                    })),
                     stock: Toggle::from(
                         (dcutr == Dcutr::Stock).then(|| libp2p_dcutr::Behaviour::new(me)),
                     ),

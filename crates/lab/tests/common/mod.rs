@@ -211,6 +211,50 @@ pub fn build_punchr_binaries() {
 /// Dials `target` through the relay from the namespace of `from` with stock rust-libp2p DCUtR
 /// (`punchr-lab remote-peer --dial`) as identity `seed`; returns what the dialer printed.
 pub fn stock_dial(lab: &Lab, from: &str, target: &str, seed: &str) -> Value {
+    let args = dial_args(lab, target, seed);
+    let args: Vec<&str> = std::iter::once("remote-peer")
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    let out = lab
+        .exec(from, &args, std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Like [`stock_dial`], with another implementation's remote program (one `scripts/lab-peers`
+/// built, which takes `remote-peer`'s flags and prints the same outcome line).
+pub fn foreign_dial(lab: &Lab, program: &Path, from: &str, target: &str, seed: &str) -> Value {
+    assert!(
+        program.is_file(),
+        "{} is missing: build it with scripts/lab-peers",
+        program.display()
+    );
+    let output = std::process::Command::new("timeout")
+        .args(["--kill-after=5", "40"])
+        .arg(&lab.sys().tools().ip)
+        .args([
+            "netns",
+            "exec",
+            lab.ns(from).unwrap_or_else(|e| panic!("{e}")),
+        ])
+        .arg(program)
+        .args(dial_args(lab, target, seed))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+    let out = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(out.lines().last().unwrap_or_default()).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} printed {out:?}, stderr {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// `--seed SEED --relay RELAY --dial RELAY/p2p-circuit/p2p/TARGET --dial-timeout 15s`.
+fn dial_args(lab: &Lab, target: &str, seed: &str) -> Vec<String> {
     let relay_ip = lab.plan().peer("relay").expect("a relay").ip;
     let relay = format!(
         "/ip4/{relay_ip}/tcp/4001/p2p/{}",
@@ -220,8 +264,7 @@ pub fn stock_dial(lab: &Lab, from: &str, target: &str, seed: &str) -> Value {
         "{relay}/p2p-circuit/p2p/{}",
         punchr_lab::template::peer_id(target)
     );
-    let args = [
-        "remote-peer",
+    [
         "--seed",
         seed,
         "--relay",
@@ -230,10 +273,68 @@ pub fn stock_dial(lab: &Lab, from: &str, target: &str, seed: &str) -> Value {
         &circuit,
         "--dial-timeout",
         "15s",
-    ];
-    let out = lab
-        .exec(from, &args, std::time::Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{e}"));
-    serde_json::from_str(out.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {out}"))
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Where `scripts/lab-peers` puts its builds (the script's default, or PUNCHR_LAB_PEERS_DIR).
+pub fn peers_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PUNCHR_LAB_PEERS_DIR") {
+        return dir.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
+    cache.join("punchr-lab/peers")
+}
+
+/// What of a run's WAN guard exists in the machine's own namespace.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WanGuard {
+    /// Its blackhole route for 11.0.0.0/8 (the route's JSON).
+    pub route: Option<String>,
+    /// Its nftables table, with drop rules for the range in output, forward and input.
+    pub drops: Vec<String>,
+}
+
+impl WanGuard {
+    /// Route and all three drop chains present.
+    pub fn complete(&self) -> bool {
+        self.route.is_some() && self.drops.len() == 3
+    }
+}
+
+/// Looks up run `id`'s WAN guard without sending anything.
+pub fn wan_guard(id: &str) -> WanGuard {
+    use std::process::Command;
+    let metric = punchr_lab::guard::metric(id).expect("a run id");
+    let routes = Command::new("ip")
+        .args(["-j", "route", "show", "table", "all", "root", "11.0.0.0/8"])
+        .output()
+        .expect("ip route show");
+    let routes: Vec<Value> = serde_json::from_slice(&routes.stdout).unwrap_or_default();
+    let route = routes
+        .iter()
+        .find(|r| r["type"] == "blackhole" && r["metric"] == metric && r["dst"] == "11.0.0.0/8")
+        .map(Value::to_string);
+    let table = Command::new("nft")
+        .args(["list", "table", "ip", &punchr_lab::guard::table(id)])
+        .output()
+        .expect("nft list table");
+    let text = String::from_utf8_lossy(&table.stdout);
+    let mut drops = Vec::new();
+    let mut chain = "";
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("chain ") {
+            chain = name.trim_end_matches(" {");
+        } else if line.contains("11.0.0.0/8")
+            && line.ends_with("drop")
+            && !drops.iter().any(|d: &String| d.starts_with(chain))
+        {
+            drops.push(format!("{chain}: {line}"));
+        }
+    }
+    WanGuard { route, drops }
 }

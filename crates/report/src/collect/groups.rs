@@ -48,7 +48,7 @@ pub(super) async fn by_remote_agent(
         let agent: Option<String> = row.try_get(0)?;
         let outcome: String = row.try_get(1)?;
         groups
-            .entry(agent_family(agent.as_deref()))
+            .entry(punchr_store::agent::release(agent.as_deref()))
             .or_default()
             .add(outcome_of(&outcome), count(row, 2)?);
     }
@@ -147,45 +147,10 @@ pub(super) fn largest_groups(
     rows
 }
 
-/// The agent version without the build suffix that splits one release into many groups:
-/// `kubo/0.25.0/413a52d` and `kubo/0.25.0/` both become `kubo/0.25.0`.
-pub(super) fn agent_family(agent: Option<&str>) -> String {
-    let Some(agent) = agent.map(str::trim).filter(|a| !a.is_empty()) else {
-        return "(unknown)".to_owned();
-    };
-    let mut parts: Vec<&str> = agent.split('/').collect();
-    while parts.len() > 1 {
-        let last = parts[parts.len() - 1];
-        let is_commit = last.len() >= 7 && last.chars().all(|c| c.is_ascii_hexdigit());
-        if last.is_empty() || is_commit {
-            parts.pop();
-        } else {
-            break;
-        }
-    }
-    parts.join("/")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use punchr_store::Outcome;
-
-    #[test]
-    fn agent_families_drop_build_suffixes() {
-        assert_eq!(agent_family(Some("kubo/0.25.0/413a52d")), "kubo/0.25.0");
-        assert_eq!(agent_family(Some("kubo/0.25.0/")), "kubo/0.25.0");
-        assert_eq!(
-            agent_family(Some("go-ipfs/0.18.1/675f8bd-dirty")),
-            "go-ipfs/0.18.1/675f8bd-dirty"
-        );
-        assert_eq!(
-            agent_family(Some("rust-libp2p/0.45.0")),
-            "rust-libp2p/0.45.0"
-        );
-        assert_eq!(agent_family(None), "(unknown)");
-        assert_eq!(agent_family(Some(" ")), "(unknown)");
-    }
 
     #[test]
     fn small_groups_are_summed() {

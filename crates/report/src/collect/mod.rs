@@ -7,6 +7,7 @@ mod attempts;
 mod direct;
 mod facts;
 mod failures;
+mod families;
 mod groups;
 mod summary;
 
@@ -40,10 +41,11 @@ pub async fn build_report(store: &Store, filter: &ReportFilter) -> Result<Report
         .unwrap_or_else(|| choose_bucket_seconds(&span));
     let bucket_ns = bucket_seconds * NANOS_PER_SECOND;
 
-    let (summary, time_to_direct, agents, nat_pairs, failures) = tokio::try_join!(
+    let (summary, time_to_direct, agents, families, nat_pairs, failures) = tokio::try_join!(
         timed("summary", summary::summary(pool, &condition, bucket_ns)),
         timed("time to direct", attempts::time_to_direct(pool, &condition)),
         timed("remote agents", groups::by_remote_agent(pool, &condition)),
+        timed("agent families", families::by_family(pool, &condition)),
         timed("NAT pairs", groups::by_nat_pair(pool, &condition)),
         timed("failure reasons", failures::failure_reasons(pool, &scope)),
     )?;
@@ -76,6 +78,8 @@ pub async fn build_report(store: &Store, filter: &ReportFilter) -> Result<Report
         by_attempt,
         by_remote_agent: agents,
         by_client: clients,
+        by_client_family: families.by_client,
+        by_remote_family: families.by_remote,
         by_nat_pair: nat_pairs,
         time_to_direct,
         failure_reasons: failures.results,

@@ -11,9 +11,9 @@ pub use super::svg::escape;
 /// Horizontal bars of rates (0–100 %) with their 95 % intervals as whiskers, as inline SVG.
 pub use super::svg::rate_bars;
 use super::svg::{self, outcome_colour};
-use super::wording;
+use super::{counts, wording};
 use crate::filter::rfc3339;
-use crate::model::{FailureReason, GroupRow, Report};
+use crate::model::{FailureReason, FamilyRow, GroupRow, Report};
 use crate::stats::percent;
 
 /// Colours of the transport lines.
@@ -52,6 +52,18 @@ pub fn render(report: &Report, title: &str) -> String {
 
     heading(&mut body, "By remote agent version", None);
     group_table(&mut body, "agent", &report.by_remote_agent);
+    heading(
+        &mut body,
+        "By client family",
+        Some("the agent the client host registered with"),
+    );
+    family_table(&mut body, "client family", &report.by_client_family);
+    heading(
+        &mut body,
+        "By remote family",
+        Some("the remote's agent as the honeypot stored it"),
+    );
+    family_table(&mut body, "remote family", &report.by_remote_family);
     heading(&mut body, "By client (API key name)", None);
     group_table(&mut body, "client", &report.by_client);
     heading(
@@ -244,6 +256,35 @@ fn group_table(body: &mut String, what: &str, rows: &[GroupRow]) {
             o.total() - o.success - o.failed,
             escape(&row.published.describe()),
             escape(&row.end_to_end.describe())
+        );
+    }
+    body.push_str("</table>");
+}
+
+/// A group table with where each family's successes came from.
+fn family_table(body: &mut String, what: &str, rows: &[FamilyRow]) {
+    if rows.is_empty() {
+        body.push_str("<p class=\"note\">No results.</p>");
+        return;
+    }
+    let _ = write!(
+        body,
+        "<table><tr><th>{}</th><th>results</th><th>SUCCESS</th><th>FAILED</th><th>published rate</th><th>end-to-end rate</th><th>successes by attempt</th><th>by transport</th></tr>",
+        escape(what)
+    );
+    for family in rows {
+        let row = &family.row;
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&row.key),
+            row.outcomes.total(),
+            row.outcomes.success,
+            row.outcomes.failed,
+            escape(&row.published.describe()),
+            escape(&row.end_to_end.describe()),
+            escape(&counts(&family.successes_by_attempt)),
+            escape(&counts(&family.successes_by_transport))
         );
     }
     body.push_str("</table>");

@@ -5,6 +5,19 @@ pub mod html;
 pub(crate) mod svg;
 pub mod text;
 
+use std::collections::BTreeMap;
+
+/// `1: 4, 3: 1`, or `–` for nothing.
+pub(crate) fn counts(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "–".to_owned();
+    }
+    map.iter()
+        .map(|(key, n)| format!("{key}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Wording shared by every output, so that the text, the HTML page and the dashboard explain the
 /// numbers the same way.
 pub mod wording {

@@ -4,9 +4,9 @@ use std::fmt::Write;
 
 use punchr_store::Outcome;
 
-use super::wording;
+use super::{counts, wording};
 use crate::filter::rfc3339;
-use crate::model::{FailureReason, GroupRow, Report};
+use crate::model::{FailureReason, FamilyRow, GroupRow, Report};
 use crate::stats::percent;
 
 /// How many clients the text lists; JSON and HTML list all.
@@ -30,6 +30,18 @@ pub fn render(report: &Report) -> String {
     time_to_direct(&mut out, report);
     section(&mut out, "By remote agent version", None);
     group_table(&mut out, "agent", &report.by_remote_agent);
+    section(
+        &mut out,
+        "By client family",
+        Some("the agent the client host registered with"),
+    );
+    family_table(&mut out, "client family", &report.by_client_family);
+    section(
+        &mut out,
+        "By remote family",
+        Some("the remote's agent as the honeypot stored it"),
+    );
+    family_table(&mut out, "remote family", &report.by_remote_family);
     section(&mut out, "By client (API key name)", None);
     let shown = report.by_client.len().min(MAX_CLIENT_ROWS);
     group_table(&mut out, "client", &report.by_client[..shown]);
@@ -160,6 +172,36 @@ fn group_table(out: &mut String, what: &str, rows: &[GroupRow]) {
             (o.total() - o.success - o.failed).to_string(),
             row.published.describe(),
             row.end_to_end.describe(),
+        ]);
+    }
+    table.write(out);
+}
+
+/// A group table with where each family's successes came from.
+fn family_table(out: &mut String, what: &str, rows: &[FamilyRow]) {
+    if rows.is_empty() {
+        out.push_str("  no results\n");
+        return;
+    }
+    let mut table = Table::new(&[
+        what,
+        "results",
+        "SUCCESS",
+        "FAILED",
+        "published rate",
+        "successes by attempt",
+        "by transport",
+    ]);
+    for family in rows {
+        let row = &family.row;
+        table.row(vec![
+            row.key.clone(),
+            row.outcomes.total().to_string(),
+            row.outcomes.success.to_string(),
+            row.outcomes.failed.to_string(),
+            row.published.describe(),
+            counts(&family.successes_by_attempt),
+            counts(&family.successes_by_transport),
         ]);
     }
     table.write(out);

@@ -68,10 +68,12 @@ fn attempt(
         ended_at,
         start_rtt_seconds: Some(0.03125),
         elapsed_seconds: 0.25,
+        elapsed_time_raw: None,
         outcome,
         error,
         direct_dial_error: None,
         addresses: addresses.iter().map(|a| addr(a)).collect(),
+        handshake_role: None,
     }
 }
 

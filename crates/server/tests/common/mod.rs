@@ -31,7 +31,7 @@ pub type Client = PunchrServiceClient<Channel>;
 pub const SECOND_NS: i64 = 1_000_000_000;
 pub const MINUTE_NS: i64 = 60 * SECOND_NS;
 
-pub const CLIENT_AGENT: &str = "punchr/rust-client/0.1.0";
+pub const CLIENT_AGENT: &str = "punchr-rs/client/0.1.0";
 pub const REMOTE_AGENT: &str = "kubo/0.25.0/";
 pub const DCUTR: &str = "/libp2p/dcutr";
 
@@ -345,6 +345,7 @@ pub fn track_request(api_key: &str, client: &PeerId, remote: &PeerId) -> pb::Tra
             .then(|| "all dials failed".to_owned()),
         direct_dial_error: None,
         multi_addresses: bytes_of(&direct),
+        handshake_role: None,
     };
     pb::TrackHolePunchRequest {
         client_id: client.to_bytes(),
