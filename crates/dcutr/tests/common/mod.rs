@@ -302,11 +302,16 @@ impl Peer {
             .collect()
     }
 
-    /// Whether one of our attempts ended with a direct connection.
+    /// Whether one of our attempts ended with a direct connection: our dial's, or the
+    /// remote's when it was established first (both sides dial, so either may win).
     pub fn succeeded(&self) -> bool {
-        self.outcomes()
-            .iter()
-            .any(|(_, o)| matches!(o, punchr_dcutr::AttemptOutcome::Succeeded { .. }))
+        self.outcomes().iter().any(|(_, o)| {
+            matches!(
+                o,
+                punchr_dcutr::AttemptOutcome::Succeeded { .. }
+                    | punchr_dcutr::AttemptOutcome::RemoteDialSucceeded { .. }
+            )
+        })
     }
 }
 
