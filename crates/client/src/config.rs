@@ -45,9 +45,17 @@ pub struct ClientConfig {
     /// Server gRPC port.
     #[arg(long, env = "PUNCHR_CLIENT_SERVER_PORT", default_value_t = 10000)]
     pub server_port: u16,
-    /// Talk TLS to the server.
-    #[arg(long, env = "PUNCHR_CLIENT_SERVER_SSL", default_value_t = false)]
-    pub server_ssl: bool,
+    /// Talk TLS to the server: `--server-ssl` (or `=true`) or `--server-ssl=false`. Default: TLS
+    /// for every server but one on this machine (`localhost`, 127.0.0.0/8, ::1), as the original
+    /// client defaulted to TLS: the API key travels in every request.
+    #[arg(
+        long,
+        env = "PUNCHR_CLIENT_SERVER_SSL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub server_ssl: Option<bool>,
     /// Accept any server certificate (insecure; for tests).
     #[arg(
         long,
@@ -126,9 +134,17 @@ impl ClientConfig {
             .filter(|key| !key.trim().is_empty())
     }
 
-    /// Whether gRPC uses TLS.
-    pub fn uses_tls(&self) -> bool {
-        self.server_ssl || self.pem.is_some() || self.server_ssl_skip_verify
+    /// Whether gRPC uses TLS; refuses `--server-ssl=false` together with a TLS setting.
+    pub fn uses_tls(&self) -> Result<bool, String> {
+        let tls_setting = self.pem.is_some() || self.server_ssl_skip_verify;
+        match self.server_ssl {
+            Some(false) if tls_setting => Err(
+                "--server-ssl=false contradicts --pem and --server-ssl-skip-verify, which need TLS"
+                    .into(),
+            ),
+            Some(on) => Ok(on),
+            None => Ok(tls_setting || !is_this_machine(&self.server_host)),
+        }
     }
 
     /// The key file to use when no seed is given.
@@ -146,10 +162,26 @@ impl ClientConfig {
     }
 
     /// The server's URL.
-    pub fn server_url(&self) -> String {
-        let scheme = if self.uses_tls() { "https" } else { "http" };
-        format!("{scheme}://{}:{}", self.server_host, self.server_port)
+    pub fn server_url(&self) -> Result<String, String> {
+        let scheme = if self.uses_tls()? { "https" } else { "http" };
+        Ok(format!(
+            "{scheme}://{}:{}",
+            self.server_host, self.server_port
+        ))
     }
+}
+
+/// Whether a server host name or address is this machine, where plaintext gRPC exposes the key
+/// to no network.
+fn is_this_machine(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn home() -> PathBuf {
@@ -216,7 +248,52 @@ mod tests {
         assert_eq!(config.telemetry_port, 12001);
         assert_eq!(config.stream_timeout, Duration::from_secs(15));
         assert_eq!(config.no_peer_wait, Duration::from_secs(10));
-        assert_eq!(config.server_url(), "http://localhost:10000");
+        assert_eq!(config.server_url().unwrap(), "http://localhost:10000");
+    }
+
+    fn url_of(args: &[&str]) -> Result<String, String> {
+        let config = ClientConfig::try_parse_from(["punchr-client"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        config.server_url()
+    }
+
+    #[test]
+    fn tls_is_the_default_for_every_server_off_this_machine() {
+        assert_eq!(
+            url_of(&["--server-host", "punchr.example.org"]).unwrap(),
+            "https://punchr.example.org:10000"
+        );
+        assert_eq!(
+            url_of(&["--server-host", "11.0.0.5"]).unwrap(),
+            "https://11.0.0.5:10000"
+        );
+        for local in [
+            "localhost",
+            "127.0.0.1",
+            "127.3.2.1",
+            "::1",
+            "[::1]",
+            "LOCALHOST.",
+        ] {
+            assert!(
+                url_of(&["--server-host", local])
+                    .unwrap()
+                    .starts_with("http://"),
+                "{local}"
+            );
+        }
+        assert_eq!(
+            url_of(&["--server-host", "11.0.0.5", "--server-ssl=false"]).unwrap(),
+            "http://11.0.0.5:10000"
+        );
+        assert_eq!(
+            url_of(&["--server-ssl"]).unwrap(),
+            "https://localhost:10000"
+        );
+        let err = url_of(&["--server-ssl=false", "--server-ssl-skip-verify"]).unwrap_err();
+        assert!(err.contains("contradicts"), "{err}");
+        let err = url_of(&["--server-ssl=maybe"]).unwrap_err();
+        assert!(err.contains("maybe"), "{err}");
     }
 
     #[test]
@@ -228,7 +305,7 @@ mod tests {
             "--server-host",
             "punchr.example",
         ]);
-        assert_eq!(config.server_url(), "https://punchr.example:10000");
+        assert_eq!(config.server_url().unwrap(), "https://punchr.example:10000");
     }
 
     #[test]

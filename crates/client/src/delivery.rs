@@ -33,6 +33,27 @@ pub struct ServerAddress {
     pub ca_pem: Option<Vec<u8>>,
     /// TLS without checking the server's certificate (test deployments only).
     pub skip_verify: bool,
+    /// How long connecting and each request may take.
+    pub timeouts: LinkTimeouts,
+}
+
+/// How long the link waits for the server. A server (or a middlebox) that accepts a connection
+/// and then says nothing must not hang the client: results wait in the outbox instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkTimeouts {
+    /// Connecting, including the TLS handshake.
+    pub connect: Duration,
+    /// One request, from sending to the whole response.
+    pub request: Duration,
+}
+
+impl Default for LinkTimeouts {
+    fn default() -> Self {
+        LinkTimeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+        }
+    }
 }
 
 /// A gRPC client of the server, with the API key every request carries.
@@ -40,6 +61,9 @@ pub struct ServerAddress {
 pub struct ServerLink {
     client: PunchrServiceClient<Channel>,
     api_key: String,
+    /// Longest a call may take, connecting included (tonic's own timeouts leave out the TLS
+    /// handshake and the wait for a lazily made connection).
+    deadline: Duration,
 }
 
 /// A peer the server handed out.
@@ -70,7 +94,7 @@ impl ServerLink {
             let host = uri
                 .host()
                 .ok_or_else(|| LinkError::Settings(format!("{}: no host", address.url)))?;
-            crate::insecure_tls::channel(host, uri.port_u16().unwrap_or(443))
+            crate::insecure_tls::channel(host, uri.port_u16().unwrap_or(443), address.timeouts)
                 .map_err(LinkError::Settings)?
         } else {
             Self::verified_channel(address)?
@@ -78,14 +102,34 @@ impl ServerLink {
         let client = PunchrServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Ok(ServerLink { client, api_key })
+        Ok(ServerLink {
+            client,
+            api_key,
+            deadline: address.timeouts.connect + address.timeouts.request,
+        })
+    }
+
+    /// Awaits a call within the link's deadline; a call past it fails as DEADLINE_EXCEEDED,
+    /// which the caller retries like any outage.
+    async fn within<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<T, Status> {
+        match tokio::time::timeout(self.deadline, call).await {
+            Ok(answer) => answer.map(tonic::Response::into_inner),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "{what}: no answer from the server within {:?}",
+                self.deadline
+            ))),
+        }
     }
 
     fn verified_channel(address: &ServerAddress) -> Result<Channel, LinkError> {
         let mut endpoint = Endpoint::from_shared(address.url.clone())
             .map_err(|e| LinkError::Settings(format!("{}: {e}", address.url)))?
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30));
+            .connect_timeout(address.timeouts.connect)
+            .timeout(address.timeouts.request);
         if address.url.starts_with("https://") {
             let mut tls = ClientTlsConfig::new().with_webpki_roots();
             if let Some(pem) = &address.ca_pem {
@@ -111,12 +155,10 @@ impl ServerLink {
             protocols,
             api_key: self.api_key.clone(),
         };
+        let mut client = self.client.clone();
         Ok(self
-            .client
-            .clone()
-            .register(request)
+            .within("Register", client.register(request))
             .await?
-            .into_inner()
             .db_peer_id)
     }
 
@@ -131,9 +173,12 @@ impl ServerLink {
             all_host_ids,
             api_key: self.api_key.clone(),
         };
-        match self.client.clone().get_addr_info(request).await {
+        let mut client = self.client.clone();
+        match self
+            .within("GetAddrInfo", client.get_addr_info(request))
+            .await
+        {
             Ok(response) => {
-                let response = response.into_inner();
                 if response.remote_id.is_empty() {
                     return Ok(None);
                 }
@@ -158,7 +203,11 @@ impl ServerLink {
                 continue;
             };
             request.api_key.clone_from(&self.api_key);
-            match self.client.clone().track_hole_punch(request).await {
+            let mut client = self.client.clone();
+            match self
+                .within("TrackHolePunch", client.track_hole_punch(request))
+                .await
+            {
                 Ok(_) => {
                     outbox.remove(&entry)?;
                     delivered += 1;

@@ -393,9 +393,19 @@ impl HostTask {
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
+                num_established,
                 ..
             } => {
                 self.relayed.remove(&connection_id);
+                let punching_it = self
+                    .punching
+                    .as_ref()
+                    .is_some_and(|p| p.punch.remote() == peer_id);
+                if num_established == 0 && !punching_it {
+                    // Only peers we are connected to are remembered: every stranger that
+                    // connects would otherwise stay in the map for the host's lifetime.
+                    self.identities.remove(&peer_id);
+                }
                 if let Some(punching) = &mut self.punching {
                     punching.punch.connection_closed(peer_id, connection_id);
                 }

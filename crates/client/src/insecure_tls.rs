@@ -63,7 +63,11 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 }
 
 /// A lazily connecting channel to `host:port` over TLS that accepts any certificate.
-pub(crate) fn channel(host: &str, port: u16) -> Result<Channel, String> {
+pub(crate) fn channel(
+    host: &str,
+    port: u16,
+    timeouts: crate::delivery::LinkTimeouts,
+) -> Result<Channel, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -76,15 +80,31 @@ pub(crate) fn channel(host: &str, port: u16) -> Result<Channel, String> {
     let server_name = ServerName::try_from(host.to_owned()).map_err(|e| format!("{host}: {e}"))?;
     let address = format!("{host}:{port}");
     // The endpoint's scheme is http because TLS happens in the connector, not in tonic.
-    let endpoint = Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string())?;
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|e| e.to_string())?
+        .timeout(timeouts.request);
     Ok(
         endpoint.connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
             let connector = connector.clone();
             let server_name = server_name.clone();
             let address = address.clone();
             async move {
-                let tcp = TcpStream::connect(&address).await?;
-                let tls = connector.connect(server_name, tcp).await?;
+                // Our own connector, so tonic's connect timeout does not cover it.
+                let handshake = async {
+                    let tcp = TcpStream::connect(&address).await?;
+                    connector.connect(server_name, tcp).await
+                };
+                let tls = tokio::time::timeout(timeouts.connect, handshake)
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!(
+                                "no TLS handshake with {address} within {:?}",
+                                timeouts.connect
+                            ),
+                        )
+                    })??;
                 Ok::<_, std::io::Error>(TokioIo::new(tls))
             }
         })),

@@ -14,6 +14,11 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use punchr_store::AddressFacts;
 
+/// How many addresses may wait for confirmation at once. Any peer can claim to observe us
+/// anywhere, so without a bound a stream of strangers would grow the map for ever; real hosts
+/// have a handful of observed addresses per transport.
+const MAX_PENDING: usize = 64;
+
 /// Observations of our own addresses.
 #[derive(Debug, Default)]
 pub struct ObservedAddresses {
@@ -34,13 +39,35 @@ impl ObservedAddresses {
         if facts.is_relay || !facts.is_public || self.confirmed.contains(&address) {
             return None;
         }
+        let needed = needed.max(1);
+        if !self.observers.contains_key(&address) && self.observers.len() >= MAX_PENDING {
+            self.forget_least_observed();
+        }
         let observers = self.observers.entry(address.clone()).or_default();
         observers.insert(observer);
-        if observers.len() < needed.max(1) {
+        if observers.len() < needed {
             return None;
         }
+        self.observers.remove(&address);
         self.confirmed.push(address.clone());
         Some(address)
+    }
+
+    /// Makes room for a new pending address by dropping one with the fewest observers.
+    fn forget_least_observed(&mut self) {
+        let least = self
+            .observers
+            .iter()
+            .min_by_key(|(_, observers)| observers.len())
+            .map(|(address, _)| address.clone());
+        if let Some(address) = least {
+            self.observers.remove(&address);
+        }
+    }
+
+    /// How many addresses wait for more observers.
+    pub fn pending(&self) -> usize {
+        self.observers.len()
     }
 
     /// Takes an address as confirmed without observations; returns whether it is new.
@@ -203,6 +230,27 @@ mod tests {
             .is_empty());
         let tcp_only = addresses(&["/ip4/198.18.0.11/tcp/4001"]);
         assert!(coverage.identified(boot, &seen, &tcp_only).is_empty());
+    }
+
+    #[test]
+    fn strangers_claiming_addresses_cannot_grow_the_pending_set_without_bound() {
+        let mut observed = ObservedAddresses::default();
+        for n in 0..10_000u32 {
+            let [a, b, c, d] = n.to_be_bytes();
+            let claimed: Multiaddr = format!("/ip4/11.{b}.{c}.{d}/tcp/{}", 1000 + u16::from(a))
+                .parse()
+                .unwrap();
+            assert_eq!(observed.observe(claimed, PeerId::random(), 2), None);
+        }
+        assert_eq!(observed.pending(), MAX_PENDING);
+        // A real address seen by two peers is still confirmed.
+        let real: Multiaddr = "/ip4/11.0.0.1/tcp/4001".parse().unwrap();
+        assert_eq!(observed.observe(real.clone(), PeerId::random(), 2), None);
+        assert_eq!(
+            observed.observe(real.clone(), PeerId::random(), 2),
+            Some(real)
+        );
+        assert!(observed.pending() <= MAX_PENDING);
     }
 
     #[test]

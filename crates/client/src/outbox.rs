@@ -82,8 +82,14 @@ impl Outbox {
         Ok(Outbox { dir })
     }
 
-    /// Stores a result durably; returns its entry.
+    /// Stores a result durably, without its API key (delivery adds the key it has then, so a
+    /// key never rests on disk twice and a changed key applies to old results); returns its
+    /// entry.
     pub fn push(&self, request: &TrackHolePunchRequest) -> Result<Entry, OutboxError> {
+        let request = TrackHolePunchRequest {
+            api_key: String::new(),
+            ..request.clone()
+        };
         let name = format!("{:020}-{:016x}", unix_nanos_now(), rand::random::<u64>());
         let temporary = self.dir.join(format!(".{name}.tmp"));
         let path = self.dir.join(format!("{name}{SUFFIX}"));

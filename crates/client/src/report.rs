@@ -30,8 +30,6 @@ pub struct Latency {
 /// Everything a report says besides the classification.
 #[derive(Debug, Clone)]
 pub struct ReportContext {
-    /// The API key.
-    pub api_key: String,
     /// Peer ID bytes of the host that punched.
     pub client_id: Vec<u8>,
     /// Peer ID bytes of the remote.
@@ -162,7 +160,8 @@ pub fn track_hole_punch_request(
             .iter()
             .map(|a| a.to_vec())
             .collect(),
-        api_key: context.api_key.clone(),
+        // Added when the result is sent: the outbox never holds the key.
+        api_key: String::new(),
         protocols: context.protocol_filter.clone(),
         latency_measurements: context
             .latencies
@@ -194,7 +193,6 @@ mod tests {
         });
         let classified = punch.finish(1_764_000_000_200_000_000, vec![relay.clone()]);
         let context = ReportContext {
-            api_key: "key".into(),
             client_id: vec![1],
             remote_id: vec![2],
             served_addresses: vec![relay.clone()],

@@ -57,7 +57,6 @@ pub struct RunSummary {
 pub struct Client {
     config: ClientConfig,
     metrics: Arc<ClientMetrics>,
-    api_key: String,
     hosts: Vec<Host>,
     link: ServerLink,
     outbox: Outbox,
@@ -100,11 +99,12 @@ impl Client {
         };
         let link = ServerLink::new(
             &ServerAddress {
-                url: config.server_url(),
+                url: config.server_url().map_err(RunError::Config)?,
                 ca_pem,
                 skip_verify: config.server_ssl_skip_verify,
+                timeouts: Default::default(),
             },
-            api_key.clone(),
+            api_key,
         )?;
         let outbox = Outbox::open(config.outbox_path())?;
         let settings = HostSettings {
@@ -130,7 +130,6 @@ impl Client {
         Ok(Client {
             config,
             metrics: Arc::new(ClientMetrics::new()),
-            api_key,
             hosts,
             link,
             outbox,
@@ -258,7 +257,6 @@ impl Client {
             }
         };
         let context = ReportContext {
-            api_key: self.api_key.clone(),
             client_id: host.peer_id().to_bytes(),
             remote_id: request.remote.to_bytes(),
             served_addresses: served,

@@ -23,7 +23,6 @@ fn result(client: &libp2p_identity::PeerId, api_key: &str, n: i64) -> TrackHoleP
     punch.stream_timed_out(start + 2_000_000, Duration::from_secs(15));
     let classified = punch.finish(start + 3_000_000, vec![relay.clone()]);
     let context = ReportContext {
-        api_key: api_key.to_owned(),
         client_id: client.to_bytes(),
         remote_id: fixtures::peer_id().to_bytes(),
         served_addresses: vec![relay],
@@ -32,7 +31,11 @@ fn result(client: &libp2p_identity::PeerId, api_key: &str, n: i64) -> TrackHoleP
         latencies: vec![],
         role_strategy: punchr_dcutr::RoleStrategy::Adaptive,
     };
-    track_hole_punch_request(&context, &classified)
+    // As an older client wrote it: with the key inside (the outbox must not keep it).
+    TrackHolePunchRequest {
+        api_key: api_key.to_owned(),
+        ..track_hole_punch_request(&context, &classified)
+    }
 }
 
 async fn stored_results(db: &TestDb) -> i64 {
@@ -53,6 +56,7 @@ async fn results_wait_out_a_server_restart_and_are_stored_once(db: TestDb) {
             url: format!("http://127.0.0.1:{port}"),
             ca_pem: None,
             skip_verify: false,
+            timeouts: Default::default(),
         },
         key.expose().to_owned(),
     )
@@ -75,6 +79,16 @@ async fn results_wait_out_a_server_restart_and_are_stored_once(db: TestDb) {
         "nothing can be delivered while the server is down"
     );
     assert_eq!(outbox.pending().unwrap().len(), 3);
+    for entry in outbox.pending().unwrap() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        assert!(
+            !bytes
+                .windows(key.expose().len())
+                .any(|w| w == key.expose().as_bytes()),
+            "{} holds the API key",
+            entry.path().display()
+        );
+    }
 
     // The client restarts (a new outbox handle on the same directory), the server comes back.
     let outbox = Outbox::open(dir.path()).unwrap();

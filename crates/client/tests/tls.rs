@@ -46,6 +46,7 @@ async fn the_certificate_is_verified_through_the_ca_file() {
         url: url.clone(),
         ca_pem: Some(tls.ca_pem.clone()),
         skip_verify: false,
+        timeouts: Default::default(),
     };
     register(verified, key.expose())
         .await
@@ -55,6 +56,7 @@ async fn the_certificate_is_verified_through_the_ca_file() {
         url: url.clone(),
         ca_pem: None,
         skip_verify: false,
+        timeouts: Default::default(),
     };
     assert!(
         register(unverifiable, key.expose()).await.is_err(),
@@ -65,9 +67,49 @@ async fn the_certificate_is_verified_through_the_ca_file() {
         url,
         ca_pem: None,
         skip_verify: true,
+        timeouts: Default::default(),
     };
     register(skipped, key.expose())
         .await
         .expect("--server-ssl-skip-verify accepts any certificate");
     tls.server.shutdown().await.unwrap();
+}
+
+/// A server that accepts connections and never says a word (a stuck proxy, a stranger's port).
+async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_ends_each_request_in_time_with_or_without_verification() {
+    let (addr, task) = silent_server().await;
+    let timeouts = punchr_client::delivery::LinkTimeouts {
+        connect: std::time::Duration::from_millis(300),
+        request: std::time::Duration::from_secs(1),
+    };
+    for skip_verify in [true, false] {
+        let address = ServerAddress {
+            url: format!("https://localhost:{}", addr.port()),
+            ca_pem: None,
+            skip_verify,
+            timeouts,
+        };
+        // The bound is a guard against hanging for ever, far above the link's own timeouts.
+        let outcome =
+            tokio::time::timeout(std::time::Duration::from_secs(20), register(address, "key"))
+                .await;
+        let error = outcome
+            .unwrap_or_else(|_| panic!("skip_verify={skip_verify}: the request hung"))
+            .expect_err("a silent server cannot register a host");
+        println!("skip_verify={skip_verify}: {error}");
+    }
+    task.abort();
 }

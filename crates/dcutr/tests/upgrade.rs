@@ -87,7 +87,11 @@ fn successful_attempt(peer: &Peer) -> (u8, Vec<&'static str>) {
 /// attempt then ends before our own dial reports (if it ever does).
 fn assert_steps(steps: &[&str], expected: &[&str], events: &[punchr_dcutr::Event]) {
     let (before, after) = expected.split_at(expected.len() - 2);
-    assert_eq!(&steps[..before.len().min(steps.len())], before, "{events:#?}");
+    assert_eq!(
+        &steps[..before.len().min(steps.len())],
+        before,
+        "{events:#?}"
+    );
     let tail = &steps[before.len()..];
     let remote_won = [
         vec!["attempt_finished"],

@@ -42,6 +42,9 @@ pub enum Command {
     Bootstrap(BootstrapArgs),
     /// A NATed peer: relay reservation, stock DCUtR, identify, DHT client lookups.
     RemotePeer(RemoteArgs),
+    /// The lab's PostgreSQL peer for `run --db postgres` (runs inside a namespace; started by the
+    /// lab).
+    Database(crate::postgres::DatabaseArgs),
     /// Socket probes (run inside a namespace).
     #[command(subcommand)]
     Probe(ProbeCommand),
@@ -60,6 +63,7 @@ impl Command {
             Command::Relay(_) => "relay",
             Command::Bootstrap(_) => "bootstrap",
             Command::RemotePeer(_) => "remote-peer",
+            Command::Database(_) => "database",
             Command::Probe(_) => "probe",
         }
     }
@@ -94,8 +98,9 @@ pub struct DirArgs {
     /// directory of this binary.
     #[arg(long, env = "PUNCHR_LAB_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
-    /// Parent of the run directories (plan, logs).
-    #[arg(long, env = "PUNCHR_LAB_RUNS_DIR", default_value = "/tmp/punchr-lab")]
+    /// Parent of the run directories (plan, logs, keys); it must belong to root and be writable
+    /// by root only, and each run's directory in it is created fresh.
+    #[arg(long, env = "PUNCHR_LAB_RUNS_DIR", default_value = crate::rundir::DEFAULT_RUNS_DIR)]
     pub runs_dir: PathBuf,
     /// Where `scripts/lab-peers` built the remote implementations other than rust (default:
     /// $XDG_CACHE_HOME/punchr-lab/peers, else ~/.cache/punchr-lab/peers).

@@ -134,6 +134,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Relay(args) => peers::block_on(peers::run_relay(args)),
         Command::Bootstrap(args) => peers::block_on(peers::run_bootstrap(args)),
         Command::RemotePeer(args) => peers::block_on(peers::run_remote(args)),
+        Command::Database(args) => crate::postgres::run_database(&args),
         Command::Probe(probe) => {
             let out = crate::probe::run(&probe).map_err(|e| LabError::io("probe", e))?;
             if let Some(line) = out {

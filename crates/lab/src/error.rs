@@ -67,6 +67,14 @@ pub enum LabError {
         /// Its log file.
         log: PathBuf,
     },
+    /// A directory the lab would write into as root could be controlled by someone else.
+    #[error("refusing to use {path}: {why}; remove it or choose another --runs-dir")]
+    UntrustedDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The run was interrupted by SIGINT or SIGTERM.
     #[error("interrupted")]
     Interrupted,

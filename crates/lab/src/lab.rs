@@ -35,12 +35,12 @@ pub struct LabOptions {
 }
 
 impl LabOptions {
-    /// Options with the given binary, runs under `/tmp/punchr-lab`, and no stop flag wired to
-    /// signals.
+    /// Options with the given binary, runs under [`crate::rundir::DEFAULT_RUNS_DIR`], and no stop
+    /// flag wired to signals.
     pub fn new(lab_bin: impl Into<PathBuf>) -> Self {
         LabOptions {
             lab_bin: lab_bin.into(),
-            runs_dir: std::env::temp_dir().join("punchr-lab"),
+            runs_dir: crate::rundir::DEFAULT_RUNS_DIR.into(),
             peers_dir: crate::implementation::default_peers_dir(),
             stop: Arc::new(AtomicBool::new(false)),
         }
@@ -96,6 +96,8 @@ impl Lab {
             torn_down: false,
         };
         guard::check_no_foreign_routes(&lab.sys)?;
+        crate::rundir::ensure_trusted(&lab.options.runs_dir)?;
+        crate::rundir::create_fresh(&run_dir)?;
         {
             // Written down before the guard exists, so a kill between the two still cleans it.
             let mut state = lock(&lab.state);
@@ -104,8 +106,7 @@ impl Lab {
             state.save()?;
         }
         guard::install(&lab.sys, &id)?;
-        std::fs::create_dir_all(&log_dir)
-            .map_err(|e| LabError::io(format!("creating {}", log_dir.display()), e))?;
+        crate::rundir::create_fresh(&log_dir)?;
         std::fs::write(run_dir.join("plan.txt"), lab.plan.describe())
             .map_err(|e| LabError::io(format!("writing {}", run_dir.display()), e))?;
         let routers: Vec<String> = lab

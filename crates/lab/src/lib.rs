@@ -44,6 +44,7 @@ pub mod postgres;
 pub mod preflight;
 pub mod probe;
 pub mod process;
+pub mod rundir;
 pub mod scenario;
 pub mod state;
 pub mod template;

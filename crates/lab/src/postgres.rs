@@ -4,6 +4,7 @@
 //! would in the field. The collector, outside the lab's namespaces, reaches the same server
 //! through its Unix socket in the run directory.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{LabError, Result};
@@ -28,19 +29,14 @@ pub fn binaries() -> Result<PathBuf> {
 /// it).
 pub fn add_to(scenario: &mut Scenario) -> Result<()> {
     let bin = binaries()?;
-    let initdb = bin.join("initdb");
-    let postgres = bin.join("postgres");
-    let inner = format!(
-        "{} -D {{run_dir}}/postgres/data -U postgres -A trust --no-sync >{{run_dir}}/postgres/initdb.log 2>&1 \
-         && echo host all all {wan} trust >>{{run_dir}}/postgres/data/pg_hba.conf \
-         && exec {} -D {{run_dir}}/postgres/data -h {{ip}} -p {PORT} -k {{run_dir}}/postgres \
-         -c fsync=off -c synchronous_commit=off -c max_connections=100",
-        path(&initdb),
-        path(&postgres),
-        wan = crate::guard::wan_range()
-    );
+    // The lab's own binary sets the cluster up and then becomes the server: no shell, so no
+    // quoting of paths, and the directory is made and checked by code that refuses to follow a
+    // planted symlink.
     let command = format!(
-        "sh -c \"mkdir -p {{run_dir}}/postgres && chown postgres {{run_dir}}/postgres && exec runuser -u postgres -- sh -c '{inner}'\""
+        "{{bin_dir}}/punchr-lab database --postgres-bin {} --dir {{run_dir}}/postgres \
+         --listen {{ip}} --port {PORT} --trust {}",
+        path(&bin),
+        crate::guard::wan_range()
     );
     scenario.peers.push(Peer {
         name: PEER.to_owned(),
@@ -53,6 +49,91 @@ pub fn add_to(scenario: &mut Scenario) -> Result<()> {
         implementation: Default::default(),
     });
     Ok(())
+}
+
+/// `punchr-lab database`: the arguments of the lab's PostgreSQL peer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// The directory of PostgreSQL's server binaries (`initdb`, `postgres`).
+    #[arg(long)]
+    pub postgres_bin: PathBuf,
+    /// The cluster's directory; must not exist yet.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The address to listen on.
+    #[arg(long)]
+    pub listen: std::net::IpAddr,
+    /// The port to listen on.
+    #[arg(long, default_value_t = PORT)]
+    pub port: u16,
+    /// The network whose clients are trusted without a password (the lab's WAN).
+    #[arg(long)]
+    pub trust: String,
+}
+
+/// Makes a fresh cluster in `args.dir` as the `postgres` user and then becomes its server
+/// (returns only on failure).
+pub fn run_database(args: &DatabaseArgs) -> Result<()> {
+    let (uid, gid) = system_user("postgres")?;
+    crate::rundir::create_fresh(&args.dir)?;
+    std::os::unix::fs::chown(&args.dir, Some(uid), Some(gid))
+        .map_err(|e| LabError::io(format!("giving {} to postgres", args.dir.display()), e))?;
+    let data = args.dir.join("data");
+    let log = std::fs::File::create_new(args.dir.join("initdb.log"))
+        .map_err(|e| LabError::io("creating initdb.log", e))?;
+    let status = std::process::Command::new(args.postgres_bin.join("initdb"))
+        .args(["-D".as_ref(), data.as_os_str()])
+        .args(["-U", "postgres", "-A", "trust", "--no-sync"])
+        .uid(uid)
+        .gid(gid)
+        .stdout(log.try_clone().map_err(|e| LabError::io("initdb.log", e))?)
+        .stderr(log)
+        .status()
+        .map_err(|e| LabError::io("starting initdb", e))?;
+    if !status.success() {
+        return Err(LabError::Preflight(format!(
+            "initdb failed ({status}); see {}",
+            args.dir.join("initdb.log").display()
+        )));
+    }
+    append_line(
+        &data.join("pg_hba.conf"),
+        &format!("host all all {} trust", args.trust),
+    )?;
+    let error = std::process::Command::new(args.postgres_bin.join("postgres"))
+        .args(["-D".as_ref(), data.as_os_str()])
+        .args(["-h", &args.listen.to_string(), "-p", &args.port.to_string()])
+        .args(["-k".as_ref(), args.dir.as_os_str()])
+        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "max_connections=100"])
+        .uid(uid)
+        .gid(gid)
+        .exec();
+    Err(LabError::io("starting postgres", error))
+}
+
+/// The uid and gid of a system user.
+fn system_user(name: &str) -> Result<(u32, u32)> {
+    let c_name = std::ffi::CString::new(name).expect("a user name without NUL");
+    // SAFETY: getpwnam reads a NUL-terminated name and returns a pointer into static storage
+    // (or null); the fields are copied out before any other call could overwrite it.
+    let entry = unsafe { libc::getpwnam(c_name.as_ptr()) };
+    if entry.is_null() {
+        return Err(LabError::Preflight(format!(
+            "--db postgres needs the `{name}` system user (Debian's postgresql package makes it)"
+        )));
+    }
+    // SAFETY: entry is non-null and points to a passwd record.
+    Ok(unsafe { ((*entry).pw_uid, (*entry).pw_gid) })
+}
+
+fn append_line(file: &Path, line: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .map_err(|e| LabError::io(format!("writing {}", file.display()), e))
 }
 
 fn path(p: &Path) -> String {

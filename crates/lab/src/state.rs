@@ -98,7 +98,7 @@ impl StateFile {
     /// Picks a fresh run id and writes an empty state file for it.
     pub fn create(run_dir: PathBuf) -> Result<StateFile> {
         let dir = Path::new(STATE_DIR);
-        std::fs::create_dir_all(dir).map_err(|e| state_error(dir, e))?;
+        crate::rundir::ensure_trusted(dir)?;
         let owner = ProcessId::current().ok_or_else(|| LabError::State {
             path: dir.to_owned(),
             message: "cannot read /proc/self/stat".into(),

@@ -309,3 +309,52 @@ fn the_wan_range_is_blackholed_and_dropped_here_while_a_lab_exists() {
     drop(lab);
     assert_eq!(common::wan_guard(&id), common::WanGuard::default());
 }
+
+/// Runs `punchr-lab up` on the small scenario with `runs_dir`, expecting it to refuse at once.
+fn up_refuses(runs_dir: &Path) -> String {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/small.toml");
+    let out = Command::new(LAB_BIN)
+        .args(["up", "--scenario"])
+        .arg(&file)
+        .arg("--runs-dir")
+        .arg(runs_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running punchr-lab up");
+    assert!(!out.status.success(), "punchr-lab up accepted {runs_dir:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_runs_dir_another_user_planted_is_refused_and_nothing_is_written_through_it() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    // What a local user does before root runs the lab: a symlink where the runs go, pointing
+    // at a directory of their choosing.
+    let victim = scratch.path().join("victim");
+    std::fs::create_dir(&victim).expect("victim dir");
+    let planted = scratch.path().join("runs");
+    std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+    let stderr = up_refuses(&planted);
+    assert!(
+        stderr.contains("refusing to use") && stderr.contains("symlink"),
+        "{stderr}"
+    );
+    let written: Vec<_> = std::fs::read_dir(&victim).expect("victim").collect();
+    assert!(
+        written.is_empty(),
+        "root wrote through the symlink: {written:?}"
+    );
+
+    // Or a directory of their own that anyone may write to.
+    let theirs = scratch.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("dir");
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("chown to nobody");
+    std::fs::set_permissions(&theirs, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let stderr = up_refuses(&theirs);
+    assert!(
+        stderr.contains("refusing to use") && stderr.contains("uid 65534"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&theirs).expect("dir").count(), 0);
+}

@@ -191,6 +191,7 @@ impl Sender {
                 url: server_url.to_owned(),
                 ca_pem: None,
                 skip_verify: false,
+                timeouts: Default::default(),
             },
             secret.expose().to_owned(),
         )

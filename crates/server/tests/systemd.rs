@@ -115,3 +115,36 @@ fn database_services_stop_restarting_after_repeated_failed_starts() {
         );
     }
 }
+
+/// The value of `Environment=<variable>=` in a unit file.
+fn environment(unit: &str, variable: &str) -> Option<String> {
+    unit.lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix(&format!("Environment={variable}="))
+        })
+        .map(|value| value.trim().to_owned())
+}
+
+/// On the SQLite default the honeypot records peers into the file the server hands them out
+/// from: two files would make a deployment that never hands out a peer.
+#[test]
+fn server_and_honeypot_share_one_database_by_default() {
+    let read = |service: &str| {
+        std::fs::read_to_string(units_dir().join(format!("{service}.service")))
+            .unwrap_or_else(|e| panic!("{service}.service: {e}"))
+    };
+    let (server, honeypot) = (read("punchr-server"), read("punchr-honeypot"));
+    let server_db = environment(&server, "PUNCHR_SERVER_DB").expect("PUNCHR_SERVER_DB set");
+    let honeypot_db = environment(&honeypot, "PUNCHR_HONEYPOT_DB").expect("PUNCHR_HONEYPOT_DB set");
+    assert_eq!(server_db, honeypot_db);
+    // Both must be able to write it: the same (dynamic) user and state directory.
+    for key in ["User", "StateDirectory"] {
+        let value = |unit: &str| {
+            unit.lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{key}=")).map(str::to_owned))
+        };
+        assert_eq!(value(&server), value(&honeypot), "{key}=");
+        assert!(value(&server).is_some(), "{key}= is set");
+    }
+}
