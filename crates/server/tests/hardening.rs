@@ -181,3 +181,111 @@ async fn idle_connections_are_closed_within_the_configured_time() {
     assert!(server.live_rss_bytes().is_ok());
     server.stop().await.unwrap();
 }
+
+/// A multiaddress of exactly `bytes` bytes whose text form reads back: a long DNS name.
+fn address_of_size(bytes: usize, seq: usize) -> Vec<u8> {
+    let overhead = "/dns4/a/tcp/1"
+        .parse::<multiaddr::Multiaddr>()
+        .unwrap()
+        .to_vec()
+        .len()
+        - 1;
+    let name_len = bytes - overhead - 1; // the name's length varint takes 2 bytes from 128 on
+    let name = format!("{seq:06}{}", "a".repeat(name_len - 6));
+    let address: multiaddr::Multiaddr = format!("/dns4/{name}/tcp/1").parse().unwrap();
+    assert_eq!(address.to_vec().len(), bytes);
+    address.to_vec()
+}
+
+/// Every list of a TrackHolePunch request at its limit and every text at its largest, as the
+/// validator allows them.
+fn largest_valid_request(
+    limits: &punchr_server::validate::Limits,
+) -> punchr_proto::TrackHolePunchRequest {
+    use punchr_proto as pb;
+    let client = punchr_testutil::fixtures::peer_id();
+    let remote = punchr_testutil::fixtures::peer_id();
+    let key = "k".repeat(punchr_server::validate::MAX_API_KEY_BYTES);
+    let mut request = common::track_request(&key, &client, &remote);
+    let text = |bytes: usize| "e".repeat(bytes);
+    let addresses = |count: usize| -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| address_of_size(limits.max_address_bytes, i))
+            .collect()
+    };
+    request.remote_multi_addresses = addresses(limits.max_addresses);
+    request.open_multi_addresses = addresses(limits.max_addresses);
+    request.listen_multi_addresses = addresses(limits.max_addresses);
+    request.error = Some(text(limits.max_text_bytes));
+    request.protocols = vec![i32::MAX; limits.max_protocol_filters];
+    let template = request.hole_punch_attempts[0].clone();
+    request.hole_punch_attempts = (0..limits.max_attempts)
+        .map(|_| pb::HolePunchAttempt {
+            error: Some(text(limits.max_text_bytes)),
+            direct_dial_error: Some(text(limits.max_text_bytes)),
+            multi_addresses: addresses(limits.max_attempt_addresses),
+            handshake_role: Some(pb::HandshakeRole::Server.into()),
+            ..template.clone()
+        })
+        .collect();
+    let measurement = request.latency_measurements[0].clone();
+    request.latency_measurements = (0..limits.max_latency_measurements)
+        .map(|_| pb::LatencyMeasurement {
+            agent_version: text(limits.max_text_bytes),
+            protocols: (0..limits.max_measurement_protocols)
+                .map(|i| format!("/{i:04}{}", "p".repeat(limits.max_protocol_bytes - 5)))
+                .collect(),
+            multi_address: address_of_size(limits.max_address_bytes, 0),
+            rtts: vec![0.5; limits.max_samples],
+            rtt_errs: vec![text(limits.max_sample_error_bytes); limits.max_samples],
+            ..measurement.clone()
+        })
+        .collect();
+    request.network_information = Some(pb::NetworkInformation {
+        router_login_html: Some(text(limits.max_html_bytes)),
+        router_login_html_error: Some(text(limits.max_text_bytes)),
+        supports_ipv6: Some(false),
+        supports_ipv6_error: Some(text(limits.max_text_bytes)),
+    });
+    request.nat_mappings = (0..limits.max_nat_mappings)
+        .map(|_| pb::NatMapping {
+            internal_port: 65535,
+            external_port: 65535,
+            protocol: "udp".into(),
+            addr: text(limits.max_nat_text_bytes),
+            addr_network: text(limits.max_nat_text_bytes),
+        })
+        .collect();
+    request.report_id = Some(vec![7; 64]);
+    request.role_strategy = Some(pb::RoleStrategy::Adaptive.into());
+    request
+}
+
+#[tokio::test]
+async fn the_largest_valid_result_fits_the_default_request_limit() {
+    use prost::Message;
+    use punchr_server::validate::{self, Limits, Quirks};
+    let limits = Limits::default();
+    let request = largest_valid_request(&limits);
+    let now = punchr_store::now_unix_nanos();
+    validate::hole_punch_result(&request, 1, now, &limits, Quirks::default())
+        .expect("the validator accepts it");
+    let size = request.encoded_len();
+    let default = default_max_request_bytes();
+    eprintln!(
+        "largest valid TrackHolePunchRequest: {size} bytes; default --max-request-bytes {default}"
+    );
+    assert!(size <= default, "{size} > {default}");
+    // The bound is tight: the default buffers little beyond what a valid result needs.
+    assert!(default - size < default / 20, "{size} vs {default}");
+
+    // And the real server takes it: not refused for its size.
+    let db = TestDb::sqlite().await;
+    let (server, mut client) = common::serve(&db, &[]).await;
+    let answer = client.track_hole_punch(request).await;
+    if let Err(status) = &answer {
+        assert_ne!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert_ne!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    }
+    server.shutdown().await.unwrap();
+}
