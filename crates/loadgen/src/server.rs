@@ -23,6 +23,7 @@ pub struct ServerProcess {
     child: Child,
     pid: u32,
     grpc_addr: SocketAddr,
+    dashboard_addr: SocketAddr,
     log: PathBuf,
 }
 
@@ -45,6 +46,7 @@ impl ServerProcess {
         log: &Path,
     ) -> Result<ServerProcess, SoakError> {
         let grpc_port = free_port();
+        let dashboard_port = free_port();
         let output = std::fs::File::create(log)?;
         let mut command = Command::new(binary);
         // The run is the defaults plus the flags given here, whatever the caller's environment
@@ -60,7 +62,7 @@ impl ServerProcess {
             .args(["--telemetry-host", "127.0.0.1", "--telemetry-port"])
             .arg(free_port().to_string())
             .args(["--dashboard-host", "127.0.0.1", "--dashboard-port"])
-            .arg(free_port().to_string())
+            .arg(dashboard_port.to_string())
             .args(extra_args)
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
@@ -76,6 +78,7 @@ impl ServerProcess {
             child,
             pid,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
+            dashboard_addr: SocketAddr::from(([127, 0, 0, 1], dashboard_port)),
             log: log.to_owned(),
         };
         server.wait_listening().await?;
@@ -104,6 +107,20 @@ impl ServerProcess {
     /// Where gRPC listens.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    /// Where the dashboard listens.
+    pub fn dashboard_addr(&self) -> SocketAddr {
+        self.dashboard_addr
+    }
+
+    /// The server's resident memory now, after checking that it still runs (a process that
+    /// died has no memory to speak of).
+    pub fn live_rss_bytes(&mut self) -> Result<u64, SoakError> {
+        if let Some(status) = self.child.try_wait()? {
+            return Err(self.failure(&format!("the server exited with {status}")));
+        }
+        Ok(self.sample()?.rss_bytes)
     }
 
     /// The process id.

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use punchr_store::{now_unix_nanos, Store};
 
-use crate::filter::parse_span;
 use crate::{build_report, parse_time_bound, render, Report, ReportError, ReportFilter};
 
 /// Print what a campaign measured: success rates with 95 % intervals, splits by transport, IP
@@ -47,14 +46,7 @@ pub enum Format {
 }
 
 fn parse_bucket_seconds(text: &str) -> Result<i64, String> {
-    match parse_span(text.trim()) {
-        Some(Ok(span)) if span.as_secs() > 0 => {
-            i64::try_from(span.as_secs()).map_err(|_| "too long".to_owned())
-        }
-        Some(Ok(_)) => Err("a bucket must be longer than 0 s".to_owned()),
-        Some(Err(reason)) => Err(reason),
-        None => Err(format!("{text:?} is not a width; write e.g. 5m, 1h or 1d")),
-    }
+    crate::parse_bucket(text).map_err(|e| e.to_string())
 }
 
 impl ReportArgs {

@@ -1,78 +1,32 @@
-//! Error texts grouped by what went wrong rather than by whom: addresses, peer IDs and numbers
-//! differ between otherwise identical errors, so they are replaced by placeholders before
-//! grouping. SQL groups the raw texts (few distinct ones per million results); this module
-//! merges the groups that normalise to the same text.
+//! Failure reasons grouped by what went wrong rather than by whom. The store keeps every error's
+//! reason ([`punchr_store::reason`]); SQL groups them and returns only the most frequent
+//! [`MAX_REASON_ROWS`] groups with the total per outcome, so a report's memory does not grow with
+//! the number of distinct error texts. This module merges groups that normalise to the same text
+//! (rows stored before reasons were kept carry a cut raw text) and sums the tail.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
-use regex::Regex;
+use punchr_store::reason::failure_reason;
 
 use crate::model::FailureReason;
-
-/// The longest normalised reason kept; longer ones are cut.
-const MAX_REASON_CHARS: usize = 160;
 
 /// How many reasons a report lists per table; the rest are summed as `(other reasons)`.
 pub(crate) const MAX_REASONS: usize = 20;
 
-struct Patterns {
-    multiaddr: Regex,
-    peer_id: Regex,
-    ipv4: Regex,
-    ipv6: Regex,
-    hex: Regex,
-    decimal: Regex,
-    space: Regex,
-}
+/// How many `(outcome, reason)` groups SQL returns at most.
+pub(crate) const MAX_REASON_ROWS: usize = 500;
 
-fn patterns() -> &'static Patterns {
-    static PATTERNS: OnceLock<Patterns> = OnceLock::new();
-    PATTERNS.get_or_init(|| {
-        let regex = |pattern: &str| Regex::new(pattern).expect("valid pattern");
-        Patterns {
-            multiaddr: regex(
-                r"/(?:ip4|ip6|dns|dns4|dns6|dnsaddr|p2p|p2p-circuit)(?:/[^\s,;\]\)\}]*)?",
-            ),
-            peer_id: regex(r"\b(?:12D3KooW|16Uiu2HA|Qm)[1-9A-HJ-NP-Za-km-z]{30,}\b"),
-            ipv4: regex(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"),
-            ipv6: regex(r"\[[0-9A-Fa-f:.]+\](?::\d+)?"),
-            hex: regex(r"\b(?:0x)?[0-9A-Fa-f]{16,}\b"),
-            decimal: regex(r"\b\d+\.\d+"),
-            space: regex(r"\s+"),
-        }
-    })
-}
-
-/// The error text with its variable parts replaced: `<addr>`, `<peer>`, `<ip>`, `<hex>`, `<n>`.
-pub(crate) fn normalise(error: Option<&str>) -> String {
-    let Some(text) = error.map(str::trim).filter(|t| !t.is_empty()) else {
-        return "(no error text)".to_owned();
-    };
-    let p = patterns();
-    let text = p.multiaddr.replace_all(text, "<addr>");
-    let text = p.peer_id.replace_all(&text, "<peer>");
-    let text = p.ipv6.replace_all(&text, "<ip>");
-    let text = p.ipv4.replace_all(&text, "<ip>");
-    let text = p.hex.replace_all(&text, "<hex>");
-    let text = p.decimal.replace_all(&text, "<n>");
-    let text = p.space.replace_all(&text, " ");
-    let text = text.trim();
-    if text.chars().count() > MAX_REASON_CHARS {
-        let cut: String = text.chars().take(MAX_REASON_CHARS - 1).collect();
-        format!("{cut}…")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// Merges raw `(outcome, error, count)` groups by normalised text; the `MAX_REASONS` most frequent
-/// first, the rest summed per outcome as `(other reasons)`.
-pub(crate) fn group_reasons(raw: Vec<(String, Option<String>, u64)>) -> Vec<FailureReason> {
+/// Merges `(outcome, reason, count)` groups by normalised text; the `MAX_REASONS` most frequent
+/// first, then per outcome what `totals` (failures per outcome) holds beyond them as
+/// `(other reasons)`.
+pub(crate) fn group_reasons(
+    raw: Vec<(String, Option<String>, u64)>,
+    totals: &HashMap<String, u64>,
+) -> Vec<FailureReason> {
     let mut merged: HashMap<(String, String), u64> = HashMap::new();
-    for (outcome, error, count) in raw {
+    for (outcome, reason, count) in raw {
         *merged
-            .entry((outcome, normalise(error.as_deref())))
+            .entry((outcome, failure_reason(reason.as_deref())))
             .or_default() += count;
     }
     let mut reasons: Vec<FailureReason> = merged
@@ -89,20 +43,20 @@ pub(crate) fn group_reasons(raw: Vec<(String, Option<String>, u64)>) -> Vec<Fail
             .then_with(|| a.outcome.cmp(&b.outcome))
             .then_with(|| a.reason.cmp(&b.reason))
     });
-    if reasons.len() <= MAX_REASONS {
-        return reasons;
+    reasons.truncate(MAX_REASONS);
+    let mut listed: HashMap<&str, u64> = HashMap::new();
+    for reason in &reasons {
+        *listed.entry(reason.outcome.as_str()).or_default() += reason.count;
     }
-    let rest = reasons.split_off(MAX_REASONS);
-    let mut other: HashMap<String, u64> = HashMap::new();
-    for reason in rest {
-        *other.entry(reason.outcome).or_default() += reason.count;
-    }
-    let mut other: Vec<FailureReason> = other
-        .into_iter()
-        .map(|(outcome, count)| FailureReason {
-            outcome,
-            reason: "(other reasons)".to_owned(),
-            count,
+    let mut other: Vec<FailureReason> = totals
+        .iter()
+        .filter_map(|(outcome, total)| {
+            let rest = total.saturating_sub(listed.get(outcome.as_str()).copied().unwrap_or(0));
+            (rest > 0).then(|| FailureReason {
+                outcome: outcome.clone(),
+                reason: "(other reasons)".to_owned(),
+                count: rest,
+            })
         })
         .collect();
     other.sort_by(|a, b| {
@@ -118,30 +72,12 @@ pub(crate) fn group_reasons(raw: Vec<(String, Option<String>, u64)>) -> Vec<Fail
 mod tests {
     use super::*;
 
-    #[test]
-    fn addresses_and_peers_become_placeholders() {
-        let raw = "failed to dial 12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN: \
-                   all dials failed: [/ip4/203.0.113.5/tcp/4001] dial tcp 203.0.113.5:4001: i/o timeout";
-        assert_eq!(
-            normalise(Some(raw)),
-            "failed to dial <peer>: all dials failed: [<addr>] dial tcp <ip>: i/o timeout"
-        );
-    }
-
-    #[test]
-    fn durations_and_ipv6_are_generalised() {
-        assert_eq!(
-            normalise(Some(
-                "no hole punch event after 30.5s from [2001:db8::1]:4001"
-            )),
-            "no hole punch event after <n>s from <ip>"
-        );
-        assert_eq!(
-            normalise(Some("/libp2p/dcutr stream was not opened after 30s")),
-            "/libp2p/dcutr stream was not opened after 30s"
-        );
-        assert_eq!(normalise(None), "(no error text)");
-        assert_eq!(normalise(Some("  ")), "(no error text)");
+    fn totals(raw: &[(String, Option<String>, u64)]) -> HashMap<String, u64> {
+        let mut totals = HashMap::new();
+        for (outcome, _, count) in raw {
+            *totals.entry(outcome.clone()).or_default() += count;
+        }
+        totals
     }
 
     #[test]
@@ -161,7 +97,8 @@ mod tests {
         for i in 0..30 {
             raw.push(("NO_STREAM".to_owned(), Some(format!("reason {i}")), 1));
         }
-        let grouped = group_reasons(raw);
+        let totals = totals(&raw);
+        let grouped = group_reasons(raw, &totals);
         assert_eq!(grouped[0].reason, "dial <ip> refused");
         assert_eq!(grouped[0].count, 7);
         assert_eq!(grouped.len(), MAX_REASONS + 1);
@@ -169,6 +106,25 @@ mod tests {
         assert_eq!(
             (other.reason.as_str(), other.count),
             ("(other reasons)", 11)
+        );
+    }
+
+    #[test]
+    fn failures_beyond_the_rows_sql_returned_count_as_other() {
+        let raw = vec![("FAILED".to_owned(), Some("refused".to_owned()), 5)];
+        let totals = HashMap::from([("FAILED".to_owned(), 12), ("NO_STREAM".to_owned(), 3)]);
+        let grouped = group_reasons(raw, &totals);
+        let counts: Vec<(&str, &str, u64)> = grouped
+            .iter()
+            .map(|r| (r.outcome.as_str(), r.reason.as_str(), r.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("FAILED", "refused", 5),
+                ("FAILED", "(other reasons)", 7),
+                ("NO_STREAM", "(other reasons)", 3)
+            ]
         );
     }
 }

@@ -96,22 +96,44 @@ impl Scope {
     }
 }
 
+/// A time bound as written, before it is resolved against a clock: equal bounds written
+/// differently (`1d`, `24h`, `024h`) are equal values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum TimeBound {
+    /// This long before now.
+    Ago(Duration),
+    /// This Unix time, nanoseconds.
+    At(i64),
+}
+
+impl TimeBound {
+    /// Unix nanoseconds, relative bounds counted back from `now_ns`.
+    pub(crate) fn resolve(self, now_ns: i64) -> i64 {
+        match self {
+            TimeBound::Ago(span) => {
+                now_ns.saturating_sub(i64::try_from(span.as_nanos()).unwrap_or(i64::MAX))
+            }
+            TimeBound::At(ns) => ns,
+        }
+    }
+}
+
 /// Reads a time bound: RFC 3339 (`2025-11-20T08:00:00Z`, `2025-11-20T09:00:00+01:00`), a date
-/// (`2025-11-20`, midnight UTC), `now`, or a span back from `now_ns` (`90s`, `30m`, `24h`, `7d`,
-/// `2w`). Returns Unix nanoseconds.
-pub fn parse_time_bound(text: &str, now_ns: i64) -> Result<i64, ReportError> {
+/// (`2025-11-20`, midnight UTC), `now`, or a span back from now (`90s`, `30m`, `24h`, `7d`,
+/// `2w`).
+pub(crate) fn parse_bound(text: &str) -> Result<TimeBound, ReportError> {
     let text = text.trim();
     let invalid = |reason: &str| ReportError::InvalidTime {
         input: text.to_owned(),
         reason: reason.to_owned(),
     };
     if text.eq_ignore_ascii_case("now") {
-        return Ok(now_ns);
+        return Ok(TimeBound::Ago(Duration::ZERO));
     }
     if let Some(span) = parse_span(text) {
         let span = span.map_err(|reason| invalid(&reason))?;
-        let span_ns = i64::try_from(span.as_nanos()).map_err(|_| invalid("too far back"))?;
-        return Ok(now_ns.saturating_sub(span_ns));
+        i64::try_from(span.as_nanos()).map_err(|_| invalid("too far back"))?;
+        return Ok(TimeBound::Ago(span));
     }
     let parsed = if text.len() == 10 {
         OffsetDateTime::parse(&format!("{text}T00:00:00Z"), &Rfc3339)
@@ -121,7 +143,53 @@ pub fn parse_time_bound(text: &str, now_ns: i64) -> Result<i64, ReportError> {
     let time = parsed.map_err(|_| {
         invalid("write RFC 3339 (2025-11-20T08:00:00Z), a date (2025-11-20), or a span back from now (30m, 24h, 7d)")
     })?;
-    i64::try_from(time.unix_timestamp_nanos()).map_err(|_| invalid("out of range"))
+    i64::try_from(time.unix_timestamp_nanos())
+        .map(TimeBound::At)
+        .map_err(|_| invalid("out of range"))
+}
+
+/// Reads a time bound (see [`parse_bound`] for the forms) and returns Unix nanoseconds, spans
+/// counted back from `now_ns`.
+pub fn parse_time_bound(text: &str, now_ns: i64) -> Result<i64, ReportError> {
+    parse_bound(text).map(|bound| bound.resolve(now_ns))
+}
+
+/// The widest time bucket a report accepts: a year.
+pub const MAX_BUCKET_SECONDS: i64 = 366 * 86_400;
+
+/// The most time buckets one report may hold: a narrower bucket over the results in scope is
+/// refused ([`ReportError::TooManyBuckets`]) rather than computed, serialised and sent.
+pub const MAX_BUCKETS: i64 = 1_000;
+
+/// Reads a bucket width (`5m`, `1h`, `1d`): whole seconds, 1 s to [`MAX_BUCKET_SECONDS`].
+pub fn parse_bucket(text: &str) -> Result<i64, ReportError> {
+    let invalid = |reason: &str| ReportError::InvalidBucket {
+        input: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match parse_span(text.trim()) {
+        Some(Ok(span)) => check_bucket(i64::try_from(span.as_secs()).unwrap_or(i64::MAX))
+            .map_err(|_| invalid(&bucket_range())),
+        Some(Err(reason)) => Err(invalid(&reason)),
+        None => Err(invalid("not a width; write e.g. 5m, 1h or 1d")),
+    }
+}
+
+fn bucket_range() -> String {
+    format!("a bucket is 1 s to {} d wide", MAX_BUCKET_SECONDS / 86_400)
+}
+
+/// Refuses a bucket width outside 1 s ..= [`MAX_BUCKET_SECONDS`] (its nanoseconds must fit
+/// the SQL that groups by it).
+pub(crate) fn check_bucket(seconds: i64) -> Result<i64, ReportError> {
+    if (1..=MAX_BUCKET_SECONDS).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(ReportError::InvalidBucket {
+            input: format!("{seconds}s"),
+            reason: bucket_range(),
+        })
+    }
 }
 
 /// A span like `24h`: `None` when `text` does not look like one.
@@ -202,6 +270,36 @@ mod tests {
         let error = parse_time_bound("yesterday", NOW).unwrap_err().to_string();
         assert!(error.contains("RFC 3339"), "{error}");
         assert!(parse_time_bound("5y", NOW).is_err());
+    }
+
+    #[test]
+    fn bounds_written_differently_are_equal() {
+        assert_eq!(parse_bound("1d").unwrap(), parse_bound("24h").unwrap());
+        assert_eq!(parse_bound("01s").unwrap(), parse_bound("1s").unwrap());
+        assert_eq!(
+            parse_bound("2025-11-24").unwrap(),
+            parse_bound("2025-11-24T00:00:00Z").unwrap()
+        );
+        assert_eq!(parse_bound("now").unwrap(), parse_bound("0s").unwrap());
+    }
+
+    #[test]
+    fn buckets_are_bounded_and_never_overflow() {
+        assert_eq!(parse_bucket("5m").unwrap(), 300);
+        assert_eq!(parse_bucket("0005m").unwrap(), 300);
+        for text in [
+            "0s",
+            "367d",
+            "9223372036854775807s",
+            "18446744073709551615w",
+            "99999999999999999999999s",
+            "soon",
+        ] {
+            let error = parse_bucket(text).unwrap_err().to_string();
+            assert!(error.contains("bucket"), "{text}: {error}");
+        }
+        assert!(check_bucket(i64::MAX).is_err());
+        assert!(check_bucket(-1).is_err());
     }
 
     #[test]

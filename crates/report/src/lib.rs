@@ -34,7 +34,7 @@ pub mod render;
 pub mod stats;
 
 pub use collect::{build_report, refresh_facts};
-pub use filter::{parse_time_bound, ReportFilter};
+pub use filter::{parse_bucket, parse_time_bound, ReportFilter, MAX_BUCKETS, MAX_BUCKET_SECONDS};
 pub use model::{
     AttemptRow, AttemptSplit, FailureReason, FamilyRow, GroupRow, HistogramBin, NatPairRow,
     OutcomeCounts, Report, ReportScope, TimeBucket, TimeToDirect, TransportBucket,
@@ -67,6 +67,24 @@ pub enum ReportError {
         since: String,
         /// End, as given.
         until: String,
+    },
+    /// A bucket width is not acceptable.
+    #[error("invalid bucket {input:?}: {reason}")]
+    InvalidBucket {
+        /// What was given.
+        input: String,
+        /// What to write instead.
+        reason: String,
+    },
+    /// The bucket is too narrow for the results in scope.
+    #[error("{bucket_seconds} s buckets would split the results into {buckets} buckets, more than the {max} a report holds; choose a wider bucket or a shorter time range")]
+    TooManyBuckets {
+        /// The width asked for.
+        bucket_seconds: i64,
+        /// How many buckets it would make.
+        buckets: i64,
+        /// [`MAX_BUCKETS`].
+        max: i64,
     },
     /// No API key has the given name.
     #[error("no API key named {0:?}; `punchr-server keys list` shows the names")]

@@ -15,7 +15,85 @@ on_both_engines!(
     filters_select_by_time_and_api_key_name,
     report_command_prints_text_json_and_writes_html,
     lab_cells_split_by_nat_pair_and_transport,
+    many_large_distinct_error_texts_make_few_short_reasons,
+    hostile_input_builds_no_sql,
 );
+
+/// One key sends results whose attempts each carry a distinct 4 KiB error text (issue 15,
+/// point 6): the store keeps a short reason per row, and the report reads a bounded number of
+/// them with counts that still add up.
+async fn many_large_distinct_error_texts_make_few_short_reasons(db: TestDb) {
+    use punchr_store::{AttemptOutcome, Outcome, PeerInfo};
+    use punchr_testutil::fixtures;
+    let (key, _) = db.store.create_api_key("bloater").await.unwrap();
+    let client = fixtures::peer_id();
+    db.store
+        .register_host(key.id, &PeerInfo::bare(client.to_string()))
+        .await
+        .unwrap();
+    let results = 60u32;
+    for seq in 0..results {
+        let remote = fixtures::peer_id();
+        let mut result = fixtures::hole_punch_result(key.id, &client, &remote, seq);
+        result.outcome = Outcome::Failed;
+        result.error = Some(format!("{seq:04} {}", "r".repeat(4000)));
+        result.attempts = (0..10)
+            .map(|i| {
+                let mut attempt = result.attempts[0].clone();
+                attempt.outcome = AttemptOutcome::Failed;
+                // Distinct from the first bytes on, so no prefix groups them.
+                attempt.error = Some(format!("{}-{i} {}", seq, "x".repeat(4090)));
+                attempt
+            })
+            .collect();
+        db.store.insert_hole_punch_result(&result).await.unwrap();
+    }
+    let (longest, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT MAX(LENGTH(reason)), COUNT(DISTINCT reason) FROM hole_punch_attempts",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .expect("reasons are stored");
+    assert!(longest <= 160 * 3, "reasons are cut: {longest} bytes");
+    assert!(distinct <= i64::from(results) * 10);
+    let report = build_report(&db.store, &ReportFilter::default())
+        .await
+        .unwrap();
+    let reasons = &report.attempt_failure_reasons;
+    assert!(reasons.len() <= 21, "{} reasons", reasons.len());
+    assert!(reasons.iter().all(|r| r.reason.chars().count() <= 160));
+    let counted: u64 = reasons.iter().map(|r| r.count).sum();
+    assert_eq!(
+        counted,
+        u64::from(results) * 10,
+        "every failed attempt is counted"
+    );
+    let counted: u64 = report.failure_reasons.iter().map(|r| r.count).sum();
+    assert_eq!(counted, u64::from(results));
+}
+
+/// Names, times and buckets from strangers never become SQL (issue 15, point 11).
+async fn hostile_input_builds_no_sql(db: TestDb) {
+    dataset::insert(&db.store).await;
+    let injected = ReportFilter {
+        api_key_name: Some("alice' OR '1'='1".to_owned()),
+        ..ReportFilter::default()
+    };
+    assert!(matches!(
+        build_report(&db.store, &injected).await,
+        Err(punchr_report::ReportError::UnknownKeyName(_))
+    ));
+    for time in ["1; DROP TABLE api_keys", "'--", "2025-11-20' OR 1=1 --"] {
+        assert!(punchr_report::parse_time_bound(time, now_unix_nanos()).is_err());
+    }
+    for bucket in ["1s; DROP TABLE api_keys", "1) OR (1=1"] {
+        assert!(punchr_report::parse_bucket(bucket).is_err());
+    }
+    let report = build_report(&db.store, &ReportFilter::default())
+        .await
+        .unwrap();
+    assert_known_numbers(&report);
+}
 
 async fn report_numbers_match_the_known_outcomes(db: TestDb) {
     dataset::insert(&db.store).await;

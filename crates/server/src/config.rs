@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 pub use punchr_store::parse_duration;
 use punchr_store::SelectionRules;
 
+use crate::connections::ConnectionLimits;
 use crate::filter::{FilterDraw, ProtocolFilter};
+use crate::validate::{max_track_hole_punch_request_bytes, Limits};
 
 /// The Punchr server: hands NATed peers to clients and stores their hole punch results.
 #[derive(Debug, Parser)]
@@ -134,9 +136,53 @@ pub struct ServerConfig {
         conflicts_with = "no_protocol_filter"
     )]
     pub protocol_filters: Vec<ProtocolFilter>,
-    /// Largest gRPC request accepted, in bytes.
-    #[arg(long, env = "PUNCHR_SERVER_MAX_REQUEST_BYTES", default_value_t = 1 << 20)]
+    /// Largest gRPC request accepted, in bytes. The default is the largest TrackHolePunch
+    /// request the validator accepts (every list and text at its limit), so a body is never
+    /// buffered beyond what a valid result needs.
+    #[arg(long, env = "PUNCHR_SERVER_MAX_REQUEST_BYTES", default_value_t = max_track_hole_punch_request_bytes(&Limits::default()))]
     pub max_request_bytes: usize,
+    /// gRPC requests one connection may have open at once (HTTP/2 concurrent streams). A client
+    /// sends one or two at a time per host.
+    #[arg(long, env = "PUNCHR_SERVER_MAX_STREAMS_PER_CONNECTION", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_connection: u32,
+    /// How long one gRPC request may take, its body included; a request still sending or
+    /// waiting then is cancelled.
+    #[arg(long, env = "PUNCHR_SERVER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// How long a new connection (gRPC or dashboard) may take to bring its first request, TLS
+    /// handshake and headers included.
+    #[arg(long, env = "PUNCHR_SERVER_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Connections with no request in flight for this long are closed (clients reconnect).
+    #[arg(long, env = "PUNCHR_SERVER_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Interval of HTTP/2 PINGs on gRPC connections; a peer that does not answer within
+    /// --http2-keepalive-timeout is disconnected.
+    #[arg(long, env = "PUNCHR_SERVER_HTTP2_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub http2_keepalive_interval: Duration,
+    /// See --http2-keepalive-interval.
+    #[arg(long, env = "PUNCHR_SERVER_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub http2_keepalive_timeout: Duration,
+    /// Idle time before the kernel probes a connection's peer (TCP keepalive): volunteers' NAT
+    /// mappings expire and leave half-open connections behind.
+    #[arg(long, env = "PUNCHR_SERVER_TCP_KEEPALIVE", default_value = "60s", value_parser = parse_duration)]
+    pub tcp_keepalive: Duration,
+    /// gRPC connections open at once; further ones wait until one closes.
+    #[arg(long, env = "PUNCHR_SERVER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Dashboard connections open at once.
+    #[arg(long, env = "PUNCHR_SERVER_DASHBOARD_MAX_CONNECTIONS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub dashboard_max_connections: u32,
+    /// Database connections of the dashboard and its reports, apart from those that store
+    /// results.
+    #[arg(long, env = "PUNCHR_SERVER_REPORT_POOL_SIZE", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub report_pool_size: u32,
+    /// Reports the dashboard computes at once.
+    #[arg(long, env = "PUNCHR_SERVER_REPORT_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub report_concurrency: u32,
+    /// How long a dashboard report may wait for its turn and take before it is answered 503.
+    #[arg(long, env = "PUNCHR_SERVER_REPORT_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    pub report_deadline: Duration,
     /// Requests per second one API key may make, over all its hosts and RPCs (0: no limit).
     /// A client of 10 hosts makes about two requests per hole punch, a few per second at most.
     #[arg(long, env = "PUNCHR_SERVER_RATE_LIMIT", default_value_t = 20)]
@@ -152,6 +198,32 @@ impl ServerConfig {
         let rate = std::num::NonZeroU32::new(self.rate_limit)?;
         let burst = std::num::NonZeroU32::new(self.rate_limit_burst).unwrap_or(rate);
         Some(governor::Quota::per_second(rate).allow_burst(burst))
+    }
+
+    /// What the gRPC port accepts.
+    pub fn grpc_connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections as usize,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            tcp_keepalive: self.tcp_keepalive,
+        }
+    }
+
+    /// What the dashboard port accepts.
+    pub fn dashboard_connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.dashboard_max_connections as usize,
+            ..self.grpc_connection_limits()
+        }
+    }
+
+    /// How much report work the dashboard takes on.
+    pub fn dashboard_limits(&self) -> punchr_report::dashboard::DashboardLimits {
+        punchr_report::dashboard::DashboardLimits {
+            concurrent_reports: self.report_concurrency as usize,
+            report_deadline: self.report_deadline,
+        }
     }
 
     /// How GetAddrInfo answers pick their protocol filter.

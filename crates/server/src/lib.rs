@@ -10,6 +10,7 @@
 //! - [`metrics::Metrics`] holds the Prometheus metrics served on the telemetry port.
 
 pub mod config;
+pub mod connections;
 pub mod filter;
 mod health;
 pub mod keys;
@@ -27,7 +28,6 @@ use punchr_store::{Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 pub use config::ServerConfig;
@@ -137,6 +137,20 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
+/// The gRPC server's per-connection limits: streams, request time, header size, HTTP/2
+/// keepalive (the connection cap, idle and header timeouts and TCP keepalive are
+/// [`connections::GuardedListener`]'s).
+fn grpc_builder(config: &ServerConfig) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(config.max_streams_per_connection)
+        .concurrency_limit_per_connection(config.max_streams_per_connection as usize)
+        .timeout(config.request_timeout)
+        .http2_keepalive_interval(Some(config.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
+        .http2_max_header_list_size(16 * 1024)
+        .http2_max_pending_accept_reset_streams(Some(32))
+}
+
 /// Opens the database, binds both ports and starts serving.
 pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> {
     // Read the TLS files first: a bad path must not leave an open database or bound ports.
@@ -167,20 +181,24 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     )
     .with_rate_limit(config.rate_quota())
     .with_write_health(write_health.clone());
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = grpc_builder(config);
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
     let (stop, stop_rx) = watch::channel(false);
+    let mut builder = builder.layer(connections::TrackRequestsLayer);
     let router = builder.add_service(
         PunchrServiceServer::new(service)
             .max_decoding_message_size(config.max_request_bytes)
             .max_encoding_message_size(config.max_request_bytes),
     );
     let grpc_stop = stop_rx.clone();
+    let grpc_incoming =
+        connections::GuardedListener::new(grpc_listener, config.grpc_connection_limits())
+            .into_stream();
     let grpc = tokio::spawn(async move {
         router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(grpc_stop))
+            .serve_with_incoming_shutdown(grpc_incoming, stopped(grpc_stop))
             .await
             .map_err(ServerError::from)
     });
@@ -189,16 +207,28 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         Ok(listener) => {
             let bound = listener.local_addr().ok();
             let metrics = metrics.clone();
+            // Reports get connections of their own: however many strangers load them, results
+            // keep their pool.
+            let report_store = Store::connect_sized(&config.db, config.report_pool_size).await?;
             let app = punchr_report::dashboard::router(
-                store.clone(),
+                report_store,
                 Some(Arc::new(move || metrics.encode())),
-            );
+                config.dashboard_limits(),
+            )
+            .layer(axum::middleware::from_fn(
+                connections::track_dashboard_request,
+            ));
+            let listener =
+                connections::GuardedListener::new(listener, config.dashboard_connection_limits());
             let dashboard_stop = stop_rx.clone();
             let serving = tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped(dashboard_stop))
-                    .await
-                    .map_err(ServerError::Telemetry)
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<connections::ConnectionInfo>(),
+                )
+                .with_graceful_shutdown(stopped(dashboard_stop))
+                .await
+                .map_err(ServerError::Telemetry)
             });
             (bound, Some(serving))
         }

@@ -19,10 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::filter::FilterDraw;
 use crate::health::WriteHealth;
 use crate::metrics::Metrics;
-use crate::validate::{self, InvalidField, Limits, Quirks};
-
-/// API keys are UUIDs (36 bytes); anything much longer is not a key.
-const MAX_API_KEY_BYTES: usize = 128;
+use crate::validate::{self, InvalidField, Limits, Quirks, MAX_API_KEY_BYTES};
 
 /// The service and everything its handlers share.
 #[derive(Debug, Clone)]

@@ -41,6 +41,8 @@ pub struct Limits {
     pub max_attempts: usize,
     /// Multiaddresses per list.
     pub max_addresses: usize,
+    /// Multiaddresses per attempt (what the remote's CONNECT carried).
+    pub max_attempt_addresses: usize,
     /// Bytes per multiaddress.
     pub max_address_bytes: usize,
     /// Bytes per error message or agent version.
@@ -49,12 +51,22 @@ pub struct Limits {
     pub max_html_bytes: usize,
     /// Protocols per peer.
     pub max_protocols: usize,
+    /// Bytes per protocol name.
+    pub max_protocol_bytes: usize,
+    /// Protocols of the peer of a latency measurement.
+    pub max_measurement_protocols: usize,
     /// Latency measurements per result.
     pub max_latency_measurements: usize,
-    /// Samples per latency measurement.
+    /// Samples per latency measurement (the clients take at most 10).
     pub max_samples: usize,
+    /// Bytes per sample error (`rtt_errs`).
+    pub max_sample_error_bytes: usize,
     /// NAT mappings per result.
     pub max_nat_mappings: usize,
+    /// Bytes of a NAT mapping's address and network (`203.0.113.5`, `ip4`).
+    pub max_nat_text_bytes: usize,
+    /// Protocol filter codes per result.
+    pub max_protocol_filters: usize,
     /// How far a timestamp may lie in the future (clock skew), ns.
     pub max_clock_skew_ns: i64,
 }
@@ -64,13 +76,19 @@ impl Default for Limits {
         Limits {
             max_attempts: 10,
             max_addresses: 64,
+            max_attempt_addresses: 32,
             max_address_bytes: 512,
             max_text_bytes: 4096,
             max_html_bytes: 64 * 1024,
             max_protocols: 256,
-            max_latency_measurements: 32,
-            max_samples: 64,
+            max_protocol_bytes: 256,
+            max_measurement_protocols: 64,
+            max_latency_measurements: 8,
+            max_samples: 16,
+            max_sample_error_bytes: 256,
             max_nat_mappings: 32,
+            max_nat_text_bytes: 256,
+            max_protocol_filters: 16,
             max_clock_skew_ns: 5 * 60 * 1_000_000_000,
         }
     }
@@ -215,22 +233,32 @@ pub fn peer_facts(
     protocols: &[String],
     limits: &Limits,
 ) -> Valid<(Option<String>, Vec<String>)> {
+    peer_facts_within(field, agent, protocols, limits.max_protocols, limits)
+}
+
+fn peer_facts_within(
+    field: &str,
+    agent: &str,
+    protocols: &[String],
+    max_protocols: usize,
+    limits: &Limits,
+) -> Valid<(Option<String>, Vec<String>)> {
     let agent = text(
         &format!("{field}agent_version"),
         Some(agent),
         limits.max_text_bytes,
     )?;
-    if protocols.len() > limits.max_protocols {
+    if protocols.len() > max_protocols {
         return Err(invalid(
             format!("{field}protocols"),
-            format!("more than {} protocols", limits.max_protocols),
+            format!("more than {max_protocols} protocols"),
         ));
     }
     for (i, protocol) in protocols.iter().enumerate() {
-        if protocol.is_empty() || protocol.len() > 256 {
+        if protocol.is_empty() || protocol.len() > limits.max_protocol_bytes {
             return Err(invalid(
                 format!("{field}protocols[{i}]"),
-                "must be 1 to 256 bytes",
+                format!("must be 1 to {} bytes", limits.max_protocol_bytes),
             ));
         }
         if protocol.contains('\0') {
@@ -395,7 +423,14 @@ fn attempt(
             wire.direct_dial_error.as_deref(),
             limits.max_text_bytes,
         )?,
-        addresses: multiaddrs(&field("multi_addresses"), &wire.multi_addresses, limits)?,
+        addresses: {
+            bounded(
+                &field("multi_addresses"),
+                &wire.multi_addresses,
+                limits.max_attempt_addresses,
+            )?;
+            multiaddrs(&field("multi_addresses"), &wire.multi_addresses, limits)?
+        },
         handshake_role: handshake_role(&field("handshake_role"), wire.handshake_role)?,
     })
 }
@@ -406,8 +441,13 @@ fn latency_measurement(
     limits: &Limits,
 ) -> Valid<NewLatencyMeasurement> {
     let field = |name: &str| format!("latency_measurements[{index}].{name}");
-    let (agent_version, protocols) =
-        peer_facts(&field(""), &wire.agent_version, &wire.protocols, limits)?;
+    let (agent_version, protocols) = peer_facts_within(
+        &field(""),
+        &wire.agent_version,
+        &wire.protocols,
+        limits.max_measurement_protocols,
+        limits,
+    )?;
     if wire.rtts.len() > limits.max_samples {
         return Err(invalid(
             field("rtts"),
@@ -433,7 +473,7 @@ fn latency_measurement(
         text(
             &format!("{}[{i}]", field("rtt_errs")),
             Some(err),
-            limits.max_text_bytes,
+            limits.max_sample_error_bytes,
         )?;
     }
     Ok(NewLatencyMeasurement {
@@ -462,7 +502,7 @@ fn nat_mapping(index: usize, wire: &pb::NatMapping, limits: &Limits) -> Valid<Na
         return Err(invalid(field("protocol"), "must be tcp or udp"));
     }
     let required = |name: &str, value: &str| {
-        text(&field(name), Some(value), limits.max_text_bytes)?
+        text(&field(name), Some(value), limits.max_nat_text_bytes)?
             .ok_or_else(|| invalid(field(name), "missing"))
     };
     Ok(NatMapping {
@@ -538,7 +578,7 @@ pub fn hole_punch_result(
         limits.max_latency_measurements,
     )?;
     bounded("nat_mappings", &wire.nat_mappings, limits.max_nat_mappings)?;
-    bounded("protocols", &wire.protocols, 16)?;
+    bounded("protocols", &wire.protocols, limits.max_protocol_filters)?;
     let attempts = wire
         .hole_punch_attempts
         .iter()
@@ -599,6 +639,54 @@ pub fn hole_punch_result(
             .collect::<Valid<Vec<_>>>()?,
         role_strategy: role_strategy(wire.role_strategy)?,
     })
+}
+
+/// The longest API key accepted (UUIDs are 36 bytes; anything much longer is not a key).
+pub const MAX_API_KEY_BYTES: usize = 128;
+
+/// The longest peer ID accepted: a multihash of at most 64 digest bytes, code and length
+/// varints included.
+const MAX_PEER_ID_BYTES: usize = 64 + 2 + 1;
+
+/// An upper bound of the encoded size of any TrackHolePunchRequest these limits accept: every
+/// list at its longest, every text at its largest, every number at its widest varint. The
+/// server's default `--max-request-bytes` is this, so that no valid result is refused for its
+/// size and no body larger than a valid one is buffered.
+pub fn max_track_hole_punch_request_bytes(limits: &Limits) -> usize {
+    use prost::encoding::encoded_len_varint;
+    // A length-delimited field: tag (at most 2 bytes for field numbers below 2048), length.
+    let field = |len: usize| 2 + encoded_len_varint(len as u64) + len;
+    let number = 2 + 10;
+    let float = 2 + 4;
+    let repeated = |count: usize, each: usize| count * field(each);
+    let addresses = |count: usize| repeated(count, limits.max_address_bytes);
+    let attempt = 3 * number
+        + 2 * float
+        + 2 * number
+        + 2 * field(limits.max_text_bytes)
+        + addresses(limits.max_attempt_addresses);
+    let measurement = field(MAX_PEER_ID_BYTES)
+        + field(limits.max_text_bytes)
+        + repeated(limits.max_measurement_protocols, limits.max_protocol_bytes)
+        + field(limits.max_address_bytes)
+        + limits.max_samples * float
+        + repeated(limits.max_samples, limits.max_sample_error_bytes)
+        + number;
+    let network = field(limits.max_html_bytes) + 2 * field(limits.max_text_bytes) + number;
+    let mapping = 3 * number + field(3) + 2 * field(limits.max_nat_text_bytes);
+    2 * field(MAX_PEER_ID_BYTES)
+        + 3 * addresses(limits.max_addresses)
+        + 4 * number
+        + repeated(limits.max_attempts, attempt)
+        + field(limits.max_text_bytes)
+        + number
+        + field(MAX_API_KEY_BYTES)
+        + limits.max_protocol_filters * number
+        + repeated(limits.max_latency_measurements, measurement)
+        + field(network)
+        + repeated(limits.max_nat_mappings, mapping)
+        + field(64)
+        + number
 }
 
 /// Validates a Register request: the host to bind to the API key.

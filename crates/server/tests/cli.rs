@@ -25,7 +25,7 @@ on_both_engines!(
 const BINARY: &str = env!("CARGO_BIN_EXE_punchr-server");
 
 /// Every server flag, each with its environment variable `PUNCHR_SERVER_<FLAG>`.
-const FLAGS: [&str; 19] = [
+const FLAGS: [&str; 31] = [
     "--host",
     "--port",
     "--telemetry-host",
@@ -45,6 +45,18 @@ const FLAGS: [&str; 19] = [
     "--rate-limit-burst",
     "--dashboard-host",
     "--dashboard-port",
+    "--max-streams-per-connection",
+    "--request-timeout",
+    "--header-timeout",
+    "--idle-timeout",
+    "--http2-keepalive-interval",
+    "--http2-keepalive-timeout",
+    "--tcp-keepalive",
+    "--max-connections",
+    "--dashboard-max-connections",
+    "--report-pool-size",
+    "--report-concurrency",
+    "--report-deadline",
 ];
 
 fn env_var(flag: &str) -> String {

@@ -126,6 +126,17 @@ impl Store {
 
     /// Connects without applying migrations.
     pub async fn connect(location: &str) -> Result<Store> {
+        Self::connect_with(location, None).await
+    }
+
+    /// Connects without applying migrations, with a pool of at most `max_connections`: a
+    /// second, small pool for work that must not take the connections of the first (the
+    /// dashboard's reports beside the server's result writes).
+    pub async fn connect_sized(location: &str, max_connections: u32) -> Result<Store> {
+        Self::connect_with(location, Some(max_connections.max(1))).await
+    }
+
+    async fn connect_with(location: &str, max_connections: Option<u32>) -> Result<Store> {
         install_default_drivers();
         let (engine, url) = resolve_location(location)?;
         let sqlite_file = sqlite_file(location, engine);
@@ -146,10 +157,11 @@ impl Store {
             probe.execute(SQLITE_PRAGMAS).await.map_err(connect_error)?;
         }
         probe.close().await.map_err(connect_error)?;
-        let pool = pool_options(engine)
-            .connect(&url)
-            .await
-            .map_err(connect_error)?;
+        let mut options = pool_options(engine);
+        if let Some(max) = max_connections {
+            options = options.max_connections(max);
+        }
+        let pool = options.connect(&url).await.map_err(connect_error)?;
         Ok(Store {
             pool,
             engine,

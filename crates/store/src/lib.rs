@@ -24,6 +24,7 @@ pub mod facts;
 mod keys;
 mod model;
 mod peers;
+pub mod reason;
 mod results;
 mod selection;
 pub mod sql;

@@ -14,6 +14,7 @@ use sqlx::{AnyConnection, Connection, Row};
 use crate::engine::discard_if_failed;
 use crate::facts::Facts;
 use crate::peers::{upsert_multi_addresses, upsert_peer};
+use crate::reason::failure_reason;
 use crate::sql::{flag, optional_flag};
 use crate::{
     now_unix_nanos, AttemptOutcome, HandshakeRole, LatencyKind, NatMapping, NetworkInformation,
@@ -105,8 +106,8 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     let row = sqlx::query(
         "INSERT INTO hole_punch_results (api_key_id, client_peer_id, remote_peer_id, listen_address_set_id, \
            connect_started_at, connect_ended_at, ended_at, has_direct_conns, outcome, error, protocol_filters, created_at, \
-           report_id, role_strategy) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+           report_id, role_strategy, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
     )
     .bind(result.api_key_id)
     .bind(client_id)
@@ -122,6 +123,7 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     .bind(created_at)
     .bind(result.report_id.clone())
     .bind(result.role_strategy.map(RoleStrategy::as_str))
+    .bind(failure_reason(result.error.as_deref()))
     .fetch_one(&mut *conn)
     .await?;
     let result_id: i64 = row.try_get(0)?;
@@ -264,8 +266,8 @@ async fn insert_attempt(
 ) -> Result<()> {
     let row = sqlx::query(
         "INSERT INTO hole_punch_attempts (result_id, attempt_number, opened_at, started_at, ended_at, \
-           start_rtt_seconds, elapsed_seconds, outcome, error, direct_dial_error, elapsed_time_raw, handshake_role) \
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $12 THEN $6 END, $7, $8, $9, $10, CASE WHEN $13 THEN $11 END, $14) \
+           start_rtt_seconds, elapsed_seconds, outcome, error, direct_dial_error, elapsed_time_raw, handshake_role, reason) \
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $12 THEN $6 END, $7, $8, $9, $10, CASE WHEN $13 THEN $11 END, $14, $15) \
          RETURNING id",
     )
     .bind(result_id)
@@ -282,6 +284,7 @@ async fn insert_attempt(
     .bind(present(attempt.start_rtt_seconds).1)
     .bind(present(attempt.elapsed_time_raw).1)
     .bind(attempt.handshake_role.map(HandshakeRole::as_str))
+    .bind(failure_reason(attempt.error.as_deref()))
     .fetch_one(&mut *conn)
     .await?;
     let attempt_id: i64 = row.try_get(0)?;

@@ -15,7 +15,7 @@ use punchr_store::{now_unix_nanos, Outcome, Store};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use crate::filter::{rfc3339, Scope};
+use crate::filter::{check_bucket, rfc3339, Scope, MAX_BUCKETS};
 use crate::model::{OutcomeCounts, Report, ReportScope};
 use crate::{ReportError, ReportFilter};
 
@@ -35,10 +35,10 @@ pub async fn build_report(store: &Store, filter: &ReportFilter) -> Result<Report
     timed("new facts", facts::refresh(store)).await?;
     let condition = scope.condition("f");
     let span = span(pool, &condition).await?;
-    let bucket_seconds = filter
-        .bucket_seconds
-        .filter(|s| *s > 0)
-        .unwrap_or_else(|| choose_bucket_seconds(&span));
+    let bucket_seconds = match filter.bucket_seconds {
+        Some(seconds) => check_bucket_count(check_bucket(seconds)?, &span)?,
+        None => choose_bucket_seconds(&span),
+    };
     let bucket_ns = bucket_seconds * NANOS_PER_SECOND;
 
     let (summary, time_to_direct, agents, families, nat_pairs, failures) = tokio::try_join!(
@@ -127,6 +127,23 @@ pub async fn refresh_facts(store: &Store) -> Result<u64, ReportError> {
     facts::refresh(store).await
 }
 
+/// Refuses a width that splits the span of the results in scope into more than [`MAX_BUCKETS`].
+fn check_bucket_count(bucket_seconds: i64, span: &Span) -> Result<i64, ReportError> {
+    let (Some(first), Some(last)) = (span.first, span.last) else {
+        return Ok(bucket_seconds);
+    };
+    let bucket_ns = bucket_seconds * NANOS_PER_SECOND;
+    let buckets = last.div_euclid(bucket_ns) - first.div_euclid(bucket_ns) + 1;
+    if buckets > MAX_BUCKETS {
+        return Err(ReportError::TooManyBuckets {
+            bucket_seconds,
+            buckets,
+            max: MAX_BUCKETS,
+        });
+    }
+    Ok(bucket_seconds)
+}
+
 /// The narrowest width that splits the span into at most [`MAX_AUTO_BUCKETS`] buckets.
 fn choose_bucket_seconds(span: &Span) -> i64 {
     let (Some(first), Some(last)) = (span.first, span.last) else {
@@ -170,5 +187,27 @@ mod tests {
             last: None,
         };
         assert_eq!(choose_bucket_seconds(&empty), 3_600);
+    }
+
+    #[test]
+    fn narrow_buckets_over_long_spans_are_refused() {
+        let day = Span {
+            first: Some(0),
+            last: Some(86_400 * NANOS_PER_SECOND),
+        };
+        assert!(matches!(
+            check_bucket_count(1, &day),
+            Err(ReportError::TooManyBuckets {
+                buckets: 86_401,
+                ..
+            })
+        ));
+        assert_eq!(check_bucket_count(300, &day).unwrap(), 300);
+        // The automatic choice stays within the bound for any span up to ten years.
+        let decade = Span {
+            first: Some(0),
+            last: Some(10 * 366 * 86_400 * NANOS_PER_SECOND),
+        };
+        assert!(check_bucket_count(choose_bucket_seconds(&decade), &decade).is_ok());
     }
 }

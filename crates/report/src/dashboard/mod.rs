@@ -7,9 +7,15 @@
 //!   binary, nothing is loaded from elsewhere.
 //! - `/api/health`: the health numbers as JSON.
 //! - `/api/report`: the [`crate::Report`] as JSON, the same `report --format json` prints, for
-//!   the same filter (`since`, `until`, `api_key_name`, `bucket` query parameters).
+//!   the same filter (`since`, `until`, `bucket` query parameters). It serves the whole campaign
+//!   only: a key's own results need the key.
 //! - `/me`: a volunteer's own results. The API key is sent in a form POST body, never in a URL,
-//!   and never logged.
+//!   and never logged; revoked keys are refused.
+//!
+//! Everything here is open to whoever reaches the port, so the work it does is bounded: reports
+//! hold at most [`crate::MAX_BUCKETS`] buckets, are cached by their typed query, run a few at a
+//! time within a deadline ([`DashboardLimits`]), and request bodies are small. Every response
+//! carries a Content-Security-Policy, `nosniff` and `frame-ancestors 'none'`.
 
 mod health;
 mod personal;
@@ -18,16 +24,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use punchr_store::{now_unix_nanos, Store};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
-use crate::filter::parse_span;
-use crate::{build_report, parse_time_bound, ReportFilter};
+use crate::filter::{parse_bound, parse_bucket, TimeBound};
+use crate::{build_report, ReportFilter};
 
 pub use health::{server_error_total, Health, MinuteCount, ServerErrors, SERVER_ERROR_CODES};
 
@@ -46,22 +53,61 @@ const INDEX_HTML: &str = include_str!("assets/index.html");
 const DASHBOARD_JS: &str = include_str!("assets/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("assets/dashboard.css");
 
+/// How much report work the dashboard takes on for strangers.
+#[derive(Debug, Clone, Copy)]
+pub struct DashboardLimits {
+    /// Reports computed at once; further requests wait for a turn within the deadline.
+    pub concurrent_reports: usize,
+    /// How long a report request may wait for its turn and take, before it is answered 503.
+    pub report_deadline: Duration,
+}
+
+impl Default for DashboardLimits {
+    fn default() -> Self {
+        DashboardLimits {
+            concurrent_reports: 2,
+            report_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The largest request body the dashboard reads (the personal page's form holds one key).
+const MAX_BODY_BYTES: usize = 4 * 1024;
+
+/// Sent with every page and asset: nothing is loaded from elsewhere or run inline, no other site
+/// may frame the pages (clickjacking of the key form), and browsers take content types as sent.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; \
+         style-src 'self' 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
+
 pub(crate) struct DashboardState {
     store: Store,
     metrics: Option<MetricsSource>,
     error_samples: Mutex<health::ErrorSamples>,
-    report_cache: Mutex<HashMap<String, (Instant, Arc<String>)>>,
+    report_cache: Mutex<HashMap<ReportKey, (Instant, Arc<String>)>>,
+    limits: DashboardLimits,
+    report_turns: Semaphore,
 }
 
-/// The dashboard's routes over `store`. With `metrics`, the health view shows the server's
-/// errors. While the router is alive, a background task samples them every 15 s and derives the
-/// report facts of new results (call this inside a Tokio runtime).
-pub fn router(store: Store, metrics: Option<MetricsSource>) -> Router {
+/// The dashboard's routes over `store` (give it a pool of its own: reports must not take the
+/// connections that store results). With `metrics`, the health view shows the server's errors.
+/// While the router is alive, a background task samples them every 15 s and derives the report
+/// facts of new results (call this inside a Tokio runtime).
+pub fn router(store: Store, metrics: Option<MetricsSource>, limits: DashboardLimits) -> Router {
     let state = Arc::new(DashboardState {
         store,
         metrics,
         error_samples: Mutex::new(health::ErrorSamples::default()),
         report_cache: Mutex::new(HashMap::new()),
+        limits,
+        report_turns: Semaphore::new(limits.concurrent_reports.max(1)),
     });
     health::spawn_background_work(Arc::downgrade(&state));
     Router::new()
@@ -80,7 +126,17 @@ pub fn router(store: Store, metrics: Option<MetricsSource>) -> Router {
         .route("/api/health", get(health::health))
         .route("/api/report", get(report_json))
         .route("/me", get(personal::form).post(personal::results))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -103,38 +159,58 @@ struct ReportQuery {
     bucket: Option<String>,
 }
 
+/// A report query in its typed form: the cache key, so that `1s`, `01s` and `001s` (or `1d` and
+/// `24h`) share one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ReportKey {
+    since: Option<TimeBound>,
+    until: Option<TimeBound>,
+    bucket_seconds: Option<i64>,
+}
+
 impl ReportQuery {
-    fn filter(&self) -> Result<ReportFilter, String> {
-        let now = now_unix_nanos();
+    fn parse(&self) -> Result<ReportKey, String> {
+        if self.api_key_name.as_deref().is_some_and(|n| !n.is_empty()) {
+            // Anyone may load this endpoint; a key's own results need the key (`/me`), and the
+            // answer must not tell which names exist.
+            return Err(
+                "api_key_name is not accepted here; a key's own results are on /me, which asks for the key"
+                    .to_owned(),
+            );
+        }
         let bound = |text: &Option<String>| {
             text.as_deref()
                 .filter(|t| !t.trim().is_empty())
-                .map(|t| parse_time_bound(t, now))
+                .map(parse_bound)
                 .transpose()
                 .map_err(|e| e.to_string())
         };
-        let bucket_seconds = match self.bucket.as_deref().filter(|b| !b.is_empty()) {
-            None => None,
-            Some(text) => match parse_span(text) {
-                Some(Ok(span)) if span.as_secs() > 0 => Some(span.as_secs() as i64),
-                _ => return Err(format!("invalid bucket {text:?}; write e.g. 5m, 1h or 1d")),
-            },
-        };
-        Ok(ReportFilter {
+        let bucket_seconds = self
+            .bucket
+            .as_deref()
+            .filter(|b| !b.is_empty())
+            .map(parse_bucket)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        Ok(ReportKey {
             since: bound(&self.since)?,
             until: bound(&self.until)?,
-            api_key_name: self.api_key_name.clone().filter(|n| !n.is_empty()),
-            api_key_id: None,
             bucket_seconds,
         })
     }
+}
 
-    /// The cache key: relative times are rounded by the cache's lifetime anyway.
-    fn cache_key(&self) -> String {
-        format!(
-            "{:?}|{:?}|{:?}|{:?}",
-            self.since, self.until, self.api_key_name, self.bucket
-        )
+impl ReportKey {
+    /// The filter, relative times counted back from now (the cache's lifetime rounds them).
+    fn filter(&self) -> ReportFilter {
+        let now = now_unix_nanos();
+        ReportFilter {
+            since: self.since.map(|b| b.resolve(now)),
+            until: self.until.map(|b| b.resolve(now)),
+            api_key_name: None,
+            api_key_id: None,
+            bucket_seconds: self.bucket_seconds,
+        }
     }
 }
 
@@ -142,24 +218,62 @@ async fn report_json(
     State(state): State<Arc<DashboardState>>,
     Query(query): Query<ReportQuery>,
 ) -> Response {
-    let key = query.cache_key();
+    let key = match query.parse() {
+        Ok(key) => key,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
     if let Some(json) = cached(&state, &key) {
         return json_response(json.as_str().to_owned());
     }
-    let filter = match query.filter() {
-        Ok(filter) => filter,
-        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
-    };
-    match build_report(&state.store, &filter).await {
+    match bounded_report(&state, &key.filter()).await {
         Ok(report) => {
             let json = Arc::new(serde_json::to_string(&report).expect("a report serialises"));
             remember(&state, key, json.clone());
             json_response(json.as_str().to_owned())
         }
-        Err(crate::ReportError::UnknownKeyName(name)) => {
-            (StatusCode::NOT_FOUND, format!("no API key named {name:?}")).into_response()
+        Err(error) => report_error(error),
+    }
+}
+
+/// Why a report was not served.
+pub(crate) enum ReportRefusal {
+    /// The report failed.
+    Failed(crate::ReportError),
+    /// No turn came, or the report took longer than the deadline.
+    Busy,
+}
+
+/// Builds a report when one of the few turns is free, within the deadline.
+pub(crate) async fn bounded_report(
+    state: &DashboardState,
+    filter: &ReportFilter,
+) -> Result<crate::Report, ReportRefusal> {
+    let work = async {
+        let _turn = state.report_turns.acquire().await.ok();
+        build_report(&state.store, filter).await
+    };
+    match tokio::time::timeout(state.limits.report_deadline, work).await {
+        Ok(result) => result.map_err(ReportRefusal::Failed),
+        Err(_) => Err(ReportRefusal::Busy),
+    }
+}
+
+pub(crate) fn report_error(error: ReportRefusal) -> Response {
+    match error {
+        ReportRefusal::Failed(
+            error @ (crate::ReportError::TooManyBuckets { .. }
+            | crate::ReportError::InvalidBucket { .. }),
+        ) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+        ReportRefusal::Busy => {
+            tracing::warn!(target: "punchr::dashboard", "report not served: no turn or deadline passed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "10")],
+                "the dashboard is busy with other reports; try again shortly",
+            )
+                .into_response()
         }
-        Err(error) => {
+        ReportRefusal::Failed(error) => {
             tracing::error!(target: "punchr::dashboard", %error, "report failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -170,7 +284,7 @@ async fn report_json(
     }
 }
 
-fn cached(state: &DashboardState, key: &str) -> Option<Arc<String>> {
+fn cached(state: &DashboardState, key: &ReportKey) -> Option<Arc<String>> {
     let cache = state.report_cache.lock().expect("cache lock");
     cache
         .get(key)
@@ -178,7 +292,7 @@ fn cached(state: &DashboardState, key: &str) -> Option<Arc<String>> {
         .map(|(_, json)| json.clone())
 }
 
-fn remember(state: &DashboardState, key: String, json: Arc<String>) {
+fn remember(state: &DashboardState, key: ReportKey, json: Arc<String>) {
     let mut cache = state.report_cache.lock().expect("cache lock");
     cache.retain(|_, (at, _)| at.elapsed() < REPORT_CACHE_TTL);
     if cache.len() < REPORT_CACHE_ENTRIES {

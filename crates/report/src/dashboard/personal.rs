@@ -1,6 +1,7 @@
 //! A volunteer's own results: they enter their API key in a form, the browser POSTs it (a key in
 //! a URL would end up in browser history and proxy logs), and the page shows the report of that
-//! key's results. The key is looked up by its digest, like every API request, and never logged.
+//! key's results. The key is looked up by its digest, like every API request, and never logged;
+//! a revoked key shows nothing, as it authenticates nothing on the gRPC API.
 
 use std::sync::Arc;
 
@@ -11,10 +12,10 @@ use axum::Form;
 use punchr_store::ApiKeySecret;
 use serde::Deserialize;
 
-use super::DashboardState;
+use super::{bounded_report, report_error, DashboardState};
 use crate::render::html;
 use crate::render::svg::escape;
-use crate::{build_report, ReportFilter};
+use crate::ReportFilter;
 
 /// The form body. Its `Debug` output hides the key.
 #[derive(Deserialize)]
@@ -50,11 +51,11 @@ pub(super) async fn results(
     Form(form): Form<KeyForm>,
 ) -> Response {
     let secret = ApiKeySecret::new(form.key.trim());
-    let key = match state.store.find_api_key(&secret).await {
+    let key = match state.store.authenticate(&secret).await {
         Ok(Some(key)) => key,
         Ok(None) => {
             let body =
-                format!("<h1>My hole punch results</h1><p id=\"error\">Unknown API key.</p>{FORM}");
+                format!("<h1>My hole punch results</h1><p id=\"error\">Unknown or revoked API key.</p>{FORM}");
             return no_store(
                 (
                     StatusCode::UNAUTHORIZED,
@@ -72,7 +73,7 @@ pub(super) async fn results(
         api_key_id: Some(key.id),
         ..ReportFilter::default()
     };
-    match build_report(&state.store, &filter).await {
+    match bounded_report(&state, &filter).await {
         Ok(report) => {
             let title = format!("Hole punch results of {}", key.name);
             let mut page = html::render(&report, &title);
@@ -82,14 +83,7 @@ pub(super) async fn results(
             }
             no_store(Html(page).into_response())
         }
-        Err(error) => {
-            tracing::error!(target: "punchr::dashboard", %error, api_key = key.id, "personal page: report failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "report failed; see the server log",
-            )
-                .into_response()
-        }
+        Err(error) => report_error(error),
     }
 }
 

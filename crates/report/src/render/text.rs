@@ -105,7 +105,7 @@ fn header(out: &mut String, report: &Report) {
         filters.push(format!("until {until}"));
     }
     if let Some(name) = &scope.api_key_name {
-        filters.push(format!("API key name {name:?}"));
+        filters.push(format!("API key name \"{}\"", printable(name)));
     }
     if !filters.is_empty() {
         let _ = writeln!(out, "filter: {}", filters.join(", "));
@@ -322,6 +322,21 @@ fn over_time(out: &mut String, report: &Report) {
     table.write(out);
 }
 
+/// `text` as it may reach a terminal: control characters (escape sequences, carriage returns,
+/// bells) and the Unicode controls that reorder or hide text are written as `\u{…}`.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let reorders = matches!(c, '\u{200e}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || reorders {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn section(out: &mut String, title: &str, note: Option<&str>) {
     let _ = writeln!(out, "\n{title}");
     if let Some(note) = note {
@@ -349,8 +364,11 @@ impl Table {
         self
     }
 
+    /// Adds a row. Cells hold what clients and remotes sent (agent versions, key names, error
+    /// texts), so they are made [`printable`] first.
     fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|cell| printable(cell)).collect());
     }
 
     fn write(&self, out: &mut String) {
@@ -380,5 +398,22 @@ impl Table {
             out.push_str(line.trim_end());
             out.push('\n');
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_reach_the_terminal_without_control_characters() {
+        assert_eq!(printable("kubo/0.25\u{1b}[2J"), "kubo/0.25\\u{1b}[2J");
+        assert_eq!(printable("a\rb\u{7}\u{202e}c"), "a\\u{d}b\\u{7}\\u{202e}c");
+        assert_eq!(printable("plain – text"), "plain – text");
+        let mut table = Table::new(&["agent"]);
+        table.row(vec!["evil\u{1b}]0;title\u{7}".to_owned()]);
+        let mut out = String::new();
+        table.write(&mut out);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
     }
 }

@@ -54,12 +54,22 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// A GET request to a server that may not listen yet.
 pub async fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    request(addr, "GET", path, None).await
+    request(addr, "GET", path, None)
+        .await
+        .map(|(status, _, body)| (status, body))
+}
+
+/// A GET request; returns status, the response head (status line and headers) and body.
+pub async fn get_with_head(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    request(addr, "GET", path, None)
+        .await
+        .unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"))
 }
 
 /// A POST of a URL-encoded form; returns status and body.
 pub async fn post_form(addr: SocketAddr, path: &str, form: &str) -> (u16, String) {
-    request(addr, "POST", path, Some(form)).await.expect("POST")
+    let (status, _, body) = request(addr, "POST", path, Some(form)).await.expect("POST");
+    (status, body)
 }
 
 async fn request(
@@ -67,7 +77,7 @@ async fn request(
     method: &str,
     path: &str,
     form: Option<&str>,
-) -> std::io::Result<(u16, String)> {
+) -> std::io::Result<(u16, String, String)> {
     let mut stream = TcpStream::connect(addr).await?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(form) = form {
@@ -93,6 +103,7 @@ async fn request(
         .contains("transfer-encoding: chunked");
     Ok((
         status,
+        head.to_owned(),
         if chunked {
             dechunk(body)
         } else {

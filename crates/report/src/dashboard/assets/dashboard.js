@@ -221,9 +221,7 @@ async function refreshHealth() {
 function reportUrl() {
   const params = new URLSearchParams();
   const range = document.getElementById('range').value;
-  const name = document.getElementById('api-key-name').value.trim();
   if (range) params.set('since', range);
-  if (name) params.set('api_key_name', name);
   return `/api/report?${params}`;
 }
 
@@ -301,7 +299,6 @@ async function loop(refresh, everyMs) {
 }
 
 document.getElementById('range').addEventListener('change', () => refreshPerformance().catch((e) => showStatus(e.message)));
-document.getElementById('api-key-name').addEventListener('change', () => refreshPerformance().catch((e) => showStatus(e.message)));
 document.getElementById('range-form').addEventListener('submit', (event) => event.preventDefault());
 loop(refreshHealth, HEALTH_EVERY_MS);
 loop(refreshPerformance, PERFORMANCE_EVERY_MS);
