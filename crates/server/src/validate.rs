@@ -83,7 +83,9 @@ impl Default for Limits {
             max_protocols: 256,
             max_protocol_bytes: 256,
             max_measurement_protocols: 64,
-            max_latency_measurements: 8,
+            // The original Go client pings the relayed and the direct connection and each relay it
+            // was served (a handout has at most a few).
+            max_latency_measurements: 16,
             max_samples: 16,
             max_sample_error_bytes: 256,
             max_nat_mappings: 32,

@@ -18,7 +18,7 @@ pub(super) struct Failures {
     pub(super) attempts: Vec<FailureReason>,
 }
 
-/// The reason column; rows stored before migration 0020 fall back to a cut error text.
+/// The reason column; rows stored before migration 0013 fall back to a cut error text.
 fn reason_column(alias: &str) -> String {
     format!(
         "COALESCE({alias}.reason, SUBSTR({alias}.error, 1, {}))",
