@@ -117,6 +117,23 @@ pub struct ServerConfig {
     /// Do not hand the same remote and relay address to a client again within this window.
     #[arg(long, env = "PUNCHR_SERVER_REPEAT_WINDOW", default_value = "10m", value_parser = parse_duration)]
     pub repeat_window: Duration,
+    /// Hand one API key at most this many remotes per --remote-limit-window (all its hosts
+    /// together). A client of 10 hosts punching back to back needs about 60 a minute.
+    #[arg(long, env = "PUNCHR_SERVER_HANDOUTS_PER_KEY", default_value_t = 120)]
+    pub handouts_per_key: u32,
+    /// Hand one remote to one API key at most this many times per --remote-limit-window, so that
+    /// one key cannot use up a remote's --remote-limit for every other client.
+    #[arg(long, env = "PUNCHR_SERVER_REMOTE_LIMIT_PER_KEY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub remote_limit_per_key: u32,
+    /// Also serve relay addresses whose relay hop is not a public IP (loopback, private
+    /// networks). For tests on one machine only: on the internet it lets a stranger who
+    /// reaches the honeypot send volunteers into their own home networks.
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_SERVE_PRIVATE_RELAYS",
+        default_value_t = false
+    )]
+    pub serve_private_relays: bool,
     /// Do not attach the original's random protocol filter (15 % each ip4/tcp, ip4/quic,
     /// ip6/tcp, ip6/quic; 40 % none) to GetAddrInfo answers.
     #[arg(
@@ -172,6 +189,10 @@ impl ServerConfig {
             remote_limit: i64::from(self.remote_limit),
             remote_limit_window_ns: nanos(self.remote_limit_window),
             repeat_window_ns: nanos(self.repeat_window),
+            handouts_per_key: i64::from(self.handouts_per_key),
+            remote_limit_per_key: i64::from(self.remote_limit_per_key),
+            serve_private_relays: self.serve_private_relays,
+            ..SelectionRules::default()
         }
     }
 }

@@ -62,6 +62,7 @@ pub struct Metrics {
     results_stored: Family<OutcomeLabel, Counter>,
     active_clients: Gauge,
     rate_limited: Counter,
+    selection_transactions: Counter,
     last_seen: Mutex<HashMap<i64, Instant>>,
 }
 
@@ -84,6 +85,12 @@ impl Metrics {
         let results_stored = Family::<OutcomeLabel, Counter>::default();
         let active_clients = Gauge::default();
         let rate_limited = Counter::default();
+        let selection_transactions = Counter::default();
+        registry.register(
+            "punchr_server_selection_transactions",
+            "Write transactions GetAddrInfo opened to hand out a remote (at most a few per request)",
+            selection_transactions.clone(),
+        );
         registry.register(
             "punchr_server_rate_limited",
             "Requests refused because their API key exceeded --rate-limit",
@@ -122,6 +129,7 @@ impl Metrics {
             results_stored,
             active_clients,
             rate_limited,
+            selection_transactions,
             last_seen: Mutex::new(HashMap::new()),
         }
     }
@@ -149,6 +157,12 @@ impl Metrics {
                 success: success.to_string(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts the write transactions one peer selection opened.
+    pub fn selection_transactions(&self, transactions: usize) {
+        self.selection_transactions
+            .inc_by(u64::try_from(transactions).unwrap_or(u64::MAX));
     }
 
     /// Records a stored result.

@@ -12,7 +12,8 @@ use libp2p_identity::PeerId;
 use punchr_proto as pb;
 use punchr_store::agent::Agent;
 use punchr_store::{
-    now_unix_nanos, ApiKey, ApiKeySecret, PeerInfo, Requester, SelectionRules, Store, StoreError,
+    now_unix_nanos, ApiKey, ApiKeySecret, PeerInfo, Requester, SelectionOutcome, SelectionRules,
+    Store, StoreError,
 };
 use tonic::{Request, Response, Status};
 
@@ -188,9 +189,19 @@ impl PunchrService {
             .select_remote(&requester, &self.rules, now_unix_nanos())
             .await;
         self.metrics.selection(selected.is_ok(), started.elapsed());
-        let handout = selected
-            .map_err(|e| self.storage_status(e))?
-            .ok_or_else(|| Status::not_found("no peers to hole punch"))?;
+        let selection = selected.map_err(|e| self.storage_status(e))?;
+        self.metrics.selection_transactions(selection.transactions);
+        let handout = match selection.outcome {
+            SelectionOutcome::Handout(handout) => handout,
+            SelectionOutcome::NoneEligible => {
+                return Err(Status::not_found("no peers to hole punch"))
+            }
+            SelectionOutcome::KeyQuotaUsed => {
+                return Err(Status::resource_exhausted(
+                    "this API key was handed its --handouts-per-key remotes within the window; slow down",
+                ))
+            }
+        };
         let remote: PeerId = handout
             .remote_peer_id
             .parse()

@@ -137,7 +137,7 @@ async fn connection_events_keep_advertised_addresses(db: TestDb) {
     let remote = peer_id();
     let relay = relay_address(1, &remote);
     let private: Multiaddr = "/ip4/192.168.178.20/udp/4001/quic-v1".parse().unwrap();
-    let connection: Multiaddr = "/ip4/198.18.5.5/tcp/40123".parse().unwrap();
+    let connection: Multiaddr = "/ip4/11.18.5.5/tcp/40123".parse().unwrap();
     let event = NewConnectionEvent {
         local: PeerInfo::bare(peer_id().to_string()),
         remote: PeerInfo {
