@@ -43,11 +43,16 @@ pub enum KeysCommand {
     },
     /// List keys (never the keys themselves).
     List,
-    /// Revoke the active key with this name.
+    /// Revoke the active key with this name, or the key with this id (anonymous keys all share
+    /// the name "anonymous"; `keys list` shows their ids).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["name", "id"])))]
     Revoke {
         /// The key's name.
         #[arg(long)]
-        name: String,
+        name: Option<String>,
+        /// The key's id.
+        #[arg(long)]
+        id: Option<i64>,
     },
 }
 
@@ -105,6 +110,20 @@ pub struct ServerConfig {
     /// version did.
     #[arg(long, env = "PUNCHR_SERVER_ALLOW_ANONYMOUS", default_value_t = false)]
     pub allow_anonymous: bool,
+    /// When anonymous keys are allowed: new anonymous keys one source address may register per hour (IPv6
+    /// addresses count per /64). A stranger making up a key per request would otherwise sidestep
+    /// the per-key rate limit and grow the key table without bound.
+    #[arg(long, env = "PUNCHR_SERVER_ANONYMOUS_KEYS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub anonymous_keys_per_address: u32,
+    /// When anonymous keys are allowed: most anonymous keys that may be active at once; beyond it
+    /// self-registration is refused until the operator revokes some (`keys list` shows them,
+    /// `keys revoke` takes their ids).
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_MAX_ANONYMOUS_KEYS",
+        default_value_t = 10_000
+    )]
+    pub max_anonymous_keys: u32,
     /// Serve peers that connected to the honeypot within this window.
     #[arg(long, env = "PUNCHR_SERVER_FRESH_WINDOW", default_value = "10m", value_parser = parse_duration)]
     pub fresh_window: Duration,
@@ -164,6 +183,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The limits of anonymous self-registration.
+    pub fn self_registration(&self) -> crate::service::SelfRegistration {
+        crate::service::SelfRegistration {
+            per_address_per_hour: self.anonymous_keys_per_address,
+            max_active_keys: i64::from(self.max_anonymous_keys),
+        }
+    }
+
     /// The per-key request quota, if limited.
     pub fn rate_quota(&self) -> Option<governor::Quota> {
         let rate = std::num::NonZeroU32::new(self.rate_limit)?;

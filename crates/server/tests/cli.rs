@@ -25,7 +25,7 @@ on_both_engines!(
 const BINARY: &str = env!("CARGO_BIN_EXE_punchr-server");
 
 /// Every server flag, each with its environment variable `PUNCHR_SERVER_<FLAG>`.
-const FLAGS: [&str; 19] = [
+const FLAGS: [&str; 24] = [
     "--host",
     "--port",
     "--telemetry-host",
@@ -34,6 +34,8 @@ const FLAGS: [&str; 19] = [
     "--tls-cert",
     "--tls-key",
     "--allow-anonymous",
+    "--anonymous-keys-per-address",
+    "--max-anonymous-keys",
     "--fresh-window",
     "--remote-limit",
     "--remote-limit-window",
