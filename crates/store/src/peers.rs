@@ -255,6 +255,45 @@ impl Store {
         Ok(hosts)
     }
 
+    /// Deletes the connection events opened before `cutoff` (Unix ns) with their addresses, in
+    /// batches so that no transaction holds the tables long; returns how many were deleted.
+    pub async fn delete_connection_events_before(&self, cutoff: i64) -> Result<u64> {
+        const BATCH: i64 = 10_000;
+        let mut deleted = 0;
+        loop {
+            let mut conn = self.pool().acquire().await?;
+            let batch = async {
+                let mut tx = conn.begin().await?;
+                let ids =
+                    "SELECT id FROM connection_events WHERE opened_at < $1 ORDER BY id LIMIT $2";
+                sqlx::query(&format!(
+                    "DELETE FROM connection_event_addresses WHERE connection_event_id IN ({ids})"
+                ))
+                .bind(cutoff)
+                .bind(BATCH)
+                .execute(&mut *tx)
+                .await?;
+                let done = sqlx::query(&format!(
+                    "DELETE FROM connection_events WHERE id IN ({ids})"
+                ))
+                .bind(cutoff)
+                .bind(BATCH)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(done)
+            }
+            .await;
+            discard_if_failed(&mut conn, &batch);
+            let done = batch?;
+            deleted += done;
+            if done < BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Records a NATed peer's connection to the honeypot with its advertised addresses, in one
     /// transaction; returns the event's id.
     pub async fn record_connection_event(&self, event: &NewConnectionEvent) -> Result<i64> {
