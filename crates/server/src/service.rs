@@ -347,6 +347,17 @@ impl PunchrService {
         })
     }
 
+    /// Stores a result of one of the key's own hosts.
+    ///
+    /// Results for remotes that were never handed to the key are accepted, as the original
+    /// server accepted them: a result is the client's word either way (a key that lies can
+    /// lie about a remote it was handed just as well), so refusing them would make nothing
+    /// more trustworthy, while it would lose honest results whose handout is no longer known
+    /// (an outbox delivered after the database was rebuilt, results of remotes found by other
+    /// means in a testbed). What bounds a lying key is that every result carries its key: the
+    /// per-key rate limit bounds how many it sends, and its results can be told apart and
+    /// removed with it. What is refused is what cannot have happened: times out of order or
+    /// out of range (see [`validate::hole_punch_result`]), and hosts of other keys.
     async fn track_hole_punch(
         &self,
         request: pb::TrackHolePunchRequest,
