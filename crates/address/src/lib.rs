@@ -202,7 +202,7 @@ mod tests {
             format!("/ip4/127.0.0.1/tcp/4001/p2p/{RELAY_ID}/p2p-circuit"),
             format!("/ip4/198.18.0.1/tcp/4001/p2p/{RELAY_ID}/p2p-circuit"),
             format!("/dns4/relay.example.org/tcp/4001/p2p/{RELAY_ID}/p2p-circuit"),
-            format!("/ip4/147.75.80.110/tcp/4001/p2p-circuit"),
+            "/ip4/147.75.80.110/tcp/4001/p2p-circuit".to_string(),
             format!("/p2p/{RELAY_ID}/p2p-circuit"),
             "/ip4/147.75.80.110/tcp/4001".to_string(),
             format!(
