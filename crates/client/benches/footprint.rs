@@ -87,6 +87,7 @@ async fn main() {
             "--seed",
             "footprint",
             "--assume-public",
+            "--dial-private-relays",
             "--listen",
             "127.0.0.1",
         ])

@@ -114,6 +114,16 @@ pub struct ClientConfig {
     /// where no address is public; never on a volunteer's machine).
     #[arg(long, env = "PUNCHR_CLIENT_ASSUME_PUBLIC", default_value_t = false)]
     pub assume_public: bool,
+    /// Also dial relay addresses the server hands out whose relay hop is not a public IP
+    /// (loopback tests and private testbeds only). Off, such addresses are refused before
+    /// dialing: a stranger who reached the honeypot must not send this machine into its own
+    /// network or at a victim.
+    #[arg(
+        long,
+        env = "PUNCHR_CLIENT_DIAL_PRIVATE_RELAYS",
+        default_value_t = false
+    )]
+    pub dial_private_relays: bool,
     /// How hole-punch dials choose their side of the direct connection's handshakes: `spec`
     /// (always the client, as stock rust-libp2p) or `adaptive` (from the remote's agent
     /// version, else client on attempts 1–2 and server on attempt 3, which also punches

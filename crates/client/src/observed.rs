@@ -174,10 +174,10 @@ mod tests {
     #[test]
     fn transports_of_addresses() {
         let [tcp, quic, circuit, udp] = [
-            "/ip4/198.18.0.11/tcp/4001",
-            "/ip4/198.18.0.11/udp/4001/quic-v1",
-            "/ip4/198.18.0.10/tcp/4001/p2p-circuit",
-            "/ip4/198.18.0.11/udp/4001",
+            "/ip4/11.18.0.11/tcp/4001",
+            "/ip4/11.18.0.11/udp/4001/quic-v1",
+            "/ip4/11.18.0.10/tcp/4001/p2p-circuit",
+            "/ip4/11.18.0.11/udp/4001",
         ]
         .map(|a| a.parse::<Multiaddr>().unwrap());
         assert_eq!(Transport::of(&tcp), Some(Transport::Tcp));
@@ -190,13 +190,13 @@ mod tests {
     fn a_bootstrap_peer_seen_over_tcp_is_dialed_once_over_quic() {
         let boot = PeerId::random();
         let mut coverage = TransportCoverage::default();
-        let configured = addresses(&[&format!("/ip4/198.18.0.11/tcp/4001/p2p/{boot}")]);
+        let configured = addresses(&[&format!("/ip4/11.18.0.11/tcp/4001/p2p/{boot}")]);
         coverage.add_bootstrap_peers(&configured);
         let listen = addresses(&[
-            "/ip4/198.18.0.11/tcp/4001",
-            "/ip4/198.18.0.11/udp/4001/quic-v1",
+            "/ip4/11.18.0.11/tcp/4001",
+            "/ip4/11.18.0.11/udp/4001/quic-v1",
         ]);
-        let seen_over_tcp: Multiaddr = "/ip4/198.18.1.10/tcp/40283".parse().unwrap();
+        let seen_over_tcp: Multiaddr = "/ip4/11.18.1.10/tcp/40283".parse().unwrap();
         assert_eq!(
             coverage.identified(boot, &seen_over_tcp, &listen),
             vec![listen[1].clone()]
@@ -207,7 +207,7 @@ mod tests {
                 .is_empty(),
             "an identify push asks for nothing new"
         );
-        let seen_over_quic: Multiaddr = "/ip4/198.18.1.10/udp/51000/quic-v1".parse().unwrap();
+        let seen_over_quic: Multiaddr = "/ip4/11.18.1.10/udp/51000/quic-v1".parse().unwrap();
         assert!(coverage
             .identified(boot, &seen_over_quic, &listen)
             .is_empty());
@@ -218,17 +218,17 @@ mod tests {
         let boot = PeerId::random();
         let mut coverage = TransportCoverage::default();
         coverage.add_bootstrap_peers(&addresses(&[&format!(
-            "/ip4/198.18.0.11/tcp/4001/p2p/{boot}"
+            "/ip4/11.18.0.11/tcp/4001/p2p/{boot}"
         )]));
-        let seen: Multiaddr = "/ip4/198.18.1.10/tcp/40283".parse().unwrap();
+        let seen: Multiaddr = "/ip4/11.18.1.10/tcp/40283".parse().unwrap();
         let both = addresses(&[
-            "/ip4/198.18.0.12/tcp/4001",
-            "/ip4/198.18.0.12/udp/4001/quic-v1",
+            "/ip4/11.18.0.12/tcp/4001",
+            "/ip4/11.18.0.12/udp/4001/quic-v1",
         ]);
         assert!(coverage
             .identified(PeerId::random(), &seen, &both)
             .is_empty());
-        let tcp_only = addresses(&["/ip4/198.18.0.11/tcp/4001"]);
+        let tcp_only = addresses(&["/ip4/11.18.0.11/tcp/4001"]);
         assert!(coverage.identified(boot, &seen, &tcp_only).is_empty());
     }
 
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn an_address_needs_distinct_observers() {
         let mut observed = ObservedAddresses::default();
-        let address: Multiaddr = "/ip4/198.18.2.1/tcp/4001".parse().unwrap();
+        let address: Multiaddr = "/ip4/11.18.2.1/tcp/4001".parse().unwrap();
         let first = PeerId::random();
         assert_eq!(observed.observe(address.clone(), first, 2), None);
         assert_eq!(observed.observe(address.clone(), first, 2), None);
@@ -272,7 +272,7 @@ mod tests {
     fn private_and_relayed_addresses_never_count() {
         let mut observed = ObservedAddresses::default();
         let private: Multiaddr = "/ip4/192.168.1.2/tcp/4001".parse().unwrap();
-        let relayed: Multiaddr = "/ip4/198.18.2.1/tcp/4001/p2p-circuit".parse().unwrap();
+        let relayed: Multiaddr = "/ip4/11.18.2.1/tcp/4001/p2p-circuit".parse().unwrap();
         assert_eq!(observed.observe(private, PeerId::random(), 1), None);
         assert_eq!(observed.observe(relayed, PeerId::random(), 1), None);
         assert!(observed.confirmed().is_empty());

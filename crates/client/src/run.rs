@@ -245,6 +245,12 @@ impl Client {
             tracing::warn!(target: "punchr::client", "server sent an unreadable peer; skipped");
             return Ok(());
         };
+        let Some(request) = dialable(request, self.config.dial_private_relays) else {
+            // As if there were no peer: a server serving only such addresses is not asked in
+            // a busy loop.
+            wait_or_stop(self.config.no_peer_wait, stop).await;
+            return Ok(());
+        };
         tracing::info!(target: "punchr::client", host = %host.peer_id(), remote = %request.remote, addresses = request.addresses.len(), "hole punching");
         let served = request.addresses.clone();
         let punch = host.punch(request.clone());
@@ -303,6 +309,30 @@ fn punch_request(assignment: &Assignment) -> Option<PunchRequest> {
         addresses,
         protocol_filter: assignment.protocol_filter.clone(),
     })
+}
+
+/// The request with only the relay addresses a volunteer may dial: those whose relay hop is a
+/// public IP (any relay address with `allow_private`), at most
+/// [`punchr_store::MAX_HANDOUT_ADDRESSES`]. The server serves no other, but what it serves came
+/// from strangers through the honeypot; this machine checks for itself before dialing. `None`
+/// (and a warning) when nothing is left.
+fn dialable(mut request: PunchRequest, allow_private: bool) -> Option<PunchRequest> {
+    let served = request.addresses.len();
+    request
+        .addresses
+        .retain(|a| punchr_address::is_dialable_relay_address(a, allow_private));
+    request
+        .addresses
+        .truncate(punchr_store::MAX_HANDOUT_ADDRESSES);
+    if request.addresses.len() < served {
+        let refused = served - request.addresses.len();
+        tracing::warn!(target: "punchr::client", remote = %request.remote, refused, "refused served addresses that are not relay addresses with a public relay hop (or too many)");
+    }
+    if request.addresses.is_empty() {
+        tracing::warn!(target: "punchr::client", remote = %request.remote, "no dialable relay address for this peer; skipped");
+        return None;
+    }
+    Some(request)
 }
 
 /// Resolves when a stop is requested (the guard `wait_for` returns must not live across awaits).

@@ -157,7 +157,12 @@ async fn one_round(client: &CrossClient) {
             .command()
             .args(["--server-host", "127.0.0.1", "--server-port", &port])
             .args(["--host-count", "1", "--seed", &seed, "--rounds", "1"])
-            .args(["--assume-public", "--bootstrap-peers", "none"])
+            .args([
+                "--assume-public",
+                "--dial-private-relays",
+                "--bootstrap-peers",
+                "none",
+            ])
             .args(["--listen", "127.0.0.1"])
             .args(["--telemetry-port", "0", "--outbox"])
             .arg(outbox.path())

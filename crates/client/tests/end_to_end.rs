@@ -40,6 +40,7 @@ fn client_config(
         "--seed",
         "end-to-end",
         "--assume-public",
+        "--dial-private-relays",
         "--bootstrap-peers",
         "none",
         "--listen",

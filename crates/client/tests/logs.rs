@@ -36,7 +36,12 @@ async fn no_key_or_request_is_logged_at_trace() {
         .args(["--server-port", &server.grpc_addr().port().to_string()])
         .args(["--host-count", "1", "--rounds", "1", "--key-file"])
         .arg(&key_file)
-        .args(["--assume-public", "--bootstrap-peers", "none"])
+        .args([
+            "--assume-public",
+            "--dial-private-relays",
+            "--bootstrap-peers",
+            "none",
+        ])
         .args(["--listen", "127.0.0.1"])
         .args(["--telemetry-port", "0", "--outbox"])
         .arg(dir.path().join("outbox"))

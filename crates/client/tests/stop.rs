@@ -36,6 +36,7 @@ async fn sigterm_reports_the_punch_in_flight_as_cancelled() {
             "--seed",
             "stop-test",
             "--assume-public",
+            "--dial-private-relays",
             "--bootstrap-peers",
             "none",
             "--listen",

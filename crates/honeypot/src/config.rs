@@ -116,6 +116,35 @@ pub struct HoneypotConfig {
     /// they close when idle.
     #[arg(long, env = "PUNCHR_HONEYPOT_MAX_KEPT", default_value_t = 2000)]
     pub max_kept: usize,
+    /// Also record relay addresses whose relay hop is not a public IP (loopback, private
+    /// networks). For tests on one machine only: on the internet a stranger could otherwise
+    /// send the campaign's volunteers into their own home networks or at a victim.
+    #[arg(
+        long,
+        env = "PUNCHR_HONEYPOT_RECORD_PRIVATE_RELAYS",
+        default_value_t = false
+    )]
+    pub record_private_relays: bool,
+    /// Most connection events recorded per peer ID per hour (connections and identify pushes
+    /// with new relay addresses).
+    #[arg(
+        long,
+        env = "PUNCHR_HONEYPOT_MAX_EVENTS_PER_PEER",
+        default_value_t = 12
+    )]
+    pub max_events_per_peer: u32,
+    /// Most distinct peer IDs recorded per source IP address (IPv6: per /64) per hour: fresh
+    /// identities are free, so one machine could otherwise make a write per identity.
+    #[arg(
+        long,
+        env = "PUNCHR_HONEYPOT_MAX_PEERS_PER_ADDRESS",
+        default_value_t = 16
+    )]
+    pub max_peers_per_address: u32,
+    /// Delete connection events older than this (checked hourly); 0 keeps them all. Selection
+    /// needs only the last minutes; reports of NATed peers met per hour need what they cover.
+    #[arg(long, env = "PUNCHR_HONEYPOT_EVENT_RETENTION", default_value = "0s", value_parser = parse_duration)]
+    pub event_retention: Duration,
     /// Refuse new connections while the process uses more memory than this, in MiB; 0 turns
     /// the check off.
     #[arg(long, env = "PUNCHR_HONEYPOT_MAX_MEMORY_MB", default_value_t = 1024)]

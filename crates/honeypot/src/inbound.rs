@@ -12,14 +12,35 @@
 //! ([`crate::address`]). Every qualifying inbound connection is one connection event (as in the
 //! original); later identify results on it (pushes) make another event only when they bring a
 //! relay address not recorded for that peer before.
+//!
+//! Everything here comes from strangers, so what they can make the honeypot write is bounded
+//! (issue 15, points 4 and 8): only relay addresses whose relay hop is a public IP are kept
+//! ([`punchr_address::has_public_relay_hop`]), at most [`MAX_RELAYS_PER_PEER`] per peer; a peer
+//! ID gets at most [`TrackerLimits::max_events_per_peer`] events per [`WRITE_WINDOW_NS`] (identify
+//! pushes with ever new relay addresses), and one source address at most
+//! [`TrackerLimits::max_peers_per_address`] distinct peer IDs recorded per window (a Sybil flood
+//! of fresh identities from one machine). The counts are forgotten with each window and never
+//! hold more than [`MAX_BUDGET_ENTRIES`] entries.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 
-use crate::address::{reachability, Reachability};
+use crate::address::{first_ip, reachability, Reachability};
+
+/// Most relay addresses recorded per peer (and per event): the bound of a handout, since more
+/// is a peer padding its identify, never more reach for the campaign.
+pub const MAX_RELAYS_PER_PEER: usize = punchr_store::MAX_HANDOUT_ADDRESSES;
+
+/// The window of the per-peer and per-address write limits, ns (an hour).
+pub const WRITE_WINDOW_NS: i64 = 3_600_000_000_000;
+
+/// Most peers and addresses the write limits count within a window; beyond it nothing new is
+/// recorded until the window ends (the counts' memory stays bounded under any flood).
+pub const MAX_BUDGET_ENTRIES: usize = 100_000;
 
 /// The protocol that makes a peer a hole punching candidate.
 pub const DCUTR_PROTOCOL: &str = "/libp2p/dcutr";
@@ -67,6 +88,10 @@ pub enum SkipReason {
     IdentifyTimeout,
     /// Identify failed.
     IdentifyError,
+    /// The peer advertises relay addresses, but none whose relay hop is a public IP.
+    NoPublicRelay,
+    /// The peer, or its source address, had its events for the window.
+    WriteLimited,
     /// The connection closed before identify finished.
     ClosedEarly,
 }
@@ -80,6 +105,8 @@ impl SkipReason {
             SkipReason::NoRelayAddress => "no_relay_address",
             SkipReason::IdentifyTimeout => "identify_timeout",
             SkipReason::IdentifyError => "identify_error",
+            SkipReason::NoPublicRelay => "no_public_relay",
+            SkipReason::WriteLimited => "write_limited",
             SkipReason::ClosedEarly => "closed_early",
         }
     }
@@ -152,6 +179,83 @@ pub struct TrackerLimits {
     pub identify_timeout: Duration,
     /// Most connections kept open at a time.
     pub max_kept: usize,
+    /// Keep relay addresses whose relay hop is not public too (loopback tests).
+    pub allow_private_relays: bool,
+    /// Most events recorded per peer ID per window.
+    pub max_events_per_peer: u32,
+    /// Most distinct peer IDs recorded per source address (IPv6: per /64) per window.
+    pub max_peers_per_address: u32,
+}
+
+impl Default for TrackerLimits {
+    fn default() -> Self {
+        TrackerLimits {
+            identify_timeout: Duration::from_secs(30),
+            max_kept: 2000,
+            allow_private_relays: false,
+            max_events_per_peer: 12,
+            max_peers_per_address: 16,
+        }
+    }
+}
+
+/// Events recorded per peer and distinct peers per source address within the current window.
+#[derive(Debug, Default)]
+struct WriteBudget {
+    window_start: i64,
+    events: HashMap<PeerId, u32>,
+    peers: HashMap<IpAddr, u32>,
+}
+
+impl WriteBudget {
+    /// Takes one event of `peer` from `source` at `now_unix` if the limits allow it.
+    fn take(
+        &mut self,
+        limits: &TrackerLimits,
+        peer: PeerId,
+        source: Option<IpAddr>,
+        now_unix: i64,
+    ) -> bool {
+        if now_unix.saturating_sub(self.window_start) >= WRITE_WINDOW_NS
+            || now_unix < self.window_start
+        {
+            self.events.clear();
+            self.peers.clear();
+            self.window_start = now_unix;
+        }
+        let events = self.events.get(&peer).copied();
+        if events.is_some_and(|n| n >= limits.max_events_per_peer) {
+            return false;
+        }
+        if events.is_none() {
+            if self.events.len() >= MAX_BUDGET_ENTRIES || self.peers.len() >= MAX_BUDGET_ENTRIES {
+                return false;
+            }
+            if let Some(source) = source.map(source_of) {
+                let peers = self.peers.entry(source).or_default();
+                if *peers >= limits.max_peers_per_address {
+                    return false;
+                }
+                *peers += 1;
+            }
+        }
+        *self.events.entry(peer).or_default() += 1;
+        true
+    }
+}
+
+/// The address a peer's writes count against: IPv6 by its /64 (one subscriber's network).
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 /// Sizes of the tracker's state, for metrics and tests.
@@ -173,6 +277,7 @@ pub struct Tracker {
     limits: TrackerLimits,
     connections: HashMap<ConnectionId, Connection>,
     peers: HashMap<PeerId, Peer>,
+    budget: WriteBudget,
     awaiting: usize,
     kept: usize,
 }
@@ -184,6 +289,7 @@ impl Tracker {
             limits,
             connections: HashMap::new(),
             peers: HashMap::new(),
+            budget: WriteBudget::default(),
             awaiting: 0,
             kept: 0,
         }
@@ -223,7 +329,7 @@ impl Tracker {
         };
         let peer = entry.peer;
         let first = matches!(entry.state, State::Awaiting { .. });
-        let verdict = classify(&identity);
+        let verdict = classify(&identity, self.limits.allow_private_relays);
         let was_kept = matches!(entry.state, State::Recorded { kept: true });
         let relays = match verdict {
             Err(reason) => {
@@ -248,13 +354,42 @@ impl Tracker {
             .get_mut(&peer)
             .expect("peers of tracked connections are tracked")
             .recorded_relays;
-        let new_relays = relays.iter().any(|r| !known.contains(r));
+        let room = MAX_RELAYS_PER_PEER.saturating_sub(known.len());
+        let new_relays: Vec<Multiaddr> = relays
+            .iter()
+            .filter(|r| !known.contains(*r))
+            .take(room)
+            .cloned()
+            .collect();
         let reason = match entry.state {
-            State::Recorded { .. } if !new_relays => return Decision::None,
+            State::Recorded { .. } if new_relays.is_empty() => return Decision::None,
             State::Recorded { .. } => RecordReason::NewRelayAddresses,
             State::Awaiting { .. } | State::Skipped => RecordReason::Connected,
         };
-        known.extend(relays);
+        let source = first_ip(&entry.address);
+        if !self.budget.take(&self.limits, peer, source, now_unix) {
+            if first {
+                entry.state = State::Skipped;
+                self.awaiting -= 1;
+            }
+            return if first {
+                Decision::Skip {
+                    peer,
+                    reason: SkipReason::WriteLimited,
+                    release: false,
+                }
+            } else {
+                Decision::None
+            };
+        }
+        known.extend(new_relays);
+        // What is stored: the relay addresses recorded for the peer that it still advertises,
+        // never its other addresses (nothing dials them) nor more than the cap.
+        let stored: Vec<Multiaddr> = relays.into_iter().filter(|r| known.contains(r)).collect();
+        let identity = Identity {
+            listen_addrs: stored,
+            ..identity
+        };
         let keep_alive = was_kept || self.kept < self.limits.max_kept;
         self.kept += usize::from(keep_alive && !was_kept);
         self.awaiting -= usize::from(first);
@@ -362,16 +497,24 @@ impl Tracker {
     }
 }
 
-/// The relay addresses of a candidate, or why it is none.
-fn classify(identity: &Identity) -> Result<Vec<Multiaddr>, SkipReason> {
+/// The relay addresses of a candidate that volunteers may be sent to, or why it is none.
+fn classify(identity: &Identity, allow_private_relays: bool) -> Result<Vec<Multiaddr>, SkipReason> {
     if !identity.protocols.iter().any(|p| p == DCUTR_PROTOCOL) {
         return Err(SkipReason::NoDcutr);
     }
-    match reachability(&identity.listen_addrs) {
-        Reachability::RelayOnly(relays) => Ok(relays),
-        Reachability::Public(_) => Err(SkipReason::PublicAddress),
-        Reachability::NoRelay => Err(SkipReason::NoRelayAddress),
+    let relays = match reachability(&identity.listen_addrs) {
+        Reachability::RelayOnly(relays) => relays,
+        Reachability::Public(_) => return Err(SkipReason::PublicAddress),
+        Reachability::NoRelay => return Err(SkipReason::NoRelayAddress),
+    };
+    let dialable: Vec<Multiaddr> = relays
+        .into_iter()
+        .filter(|r| punchr_address::is_dialable_relay_address(r, allow_private_relays))
+        .collect();
+    if dialable.is_empty() {
+        return Err(SkipReason::NoPublicRelay);
     }
+    Ok(dialable)
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use super::*;
 
 const RELAY_A: &str =
-    "/ip4/198.18.0.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit";
-const RELAY_B: &str = "/ip4/198.18.0.2/udp/4001/quic-v1/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8/p2p-circuit";
+    "/ip4/11.0.0.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit";
+const RELAY_B: &str = "/ip4/11.0.0.2/udp/4001/quic-v1/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8/p2p-circuit";
 
 fn addr(text: &str) -> Multiaddr {
     text.parse().unwrap()
@@ -14,6 +14,7 @@ fn tracker(max_kept: usize) -> Tracker {
     Tracker::new(TrackerLimits {
         identify_timeout: Duration::from_secs(30),
         max_kept,
+        ..TrackerLimits::default()
     })
 }
 
@@ -278,4 +279,117 @@ fn identify_errors_and_unknown_connections() {
         Decision::None,
         "outbound connections are not tracked"
     );
+}
+
+fn sighting_addrs(decision: &Decision) -> Vec<Multiaddr> {
+    match decision {
+        Decision::Record { sighting, .. } => sighting.identity.listen_addrs.clone(),
+        other => panic!("not recorded: {other:?}"),
+    }
+}
+
+fn skipped(decision: &Decision) -> Option<SkipReason> {
+    match decision {
+        Decision::Skip { reason, .. } => Some(*reason),
+        _ => None,
+    }
+}
+
+const PRIVATE_HOP: &str =
+    "/ip4/192.168.1.1/tcp/80/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit";
+
+#[test]
+fn only_relay_addresses_with_a_public_hop_are_kept() {
+    let now = Instant::now();
+    let mut t = tracker(10);
+    let peer = PeerId::random();
+    open(&mut t, 1, peer, now);
+    let decision = t.identified(
+        conn(1),
+        identity(true, &[PRIVATE_HOP, RELAY_A, "/ip4/192.168.1.2/tcp/4001"]),
+        5_000,
+    );
+    assert_eq!(sighting_addrs(&decision), vec![addr(RELAY_A)]);
+    let other = PeerId::random();
+    open(&mut t, 2, other, now);
+    let decision = t.identified(conn(2), identity(true, &[PRIVATE_HOP]), 5_000);
+    assert_eq!(skipped(&decision), Some(SkipReason::NoPublicRelay));
+}
+
+fn relays(count: usize, base: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let relay = PeerId::random();
+            format!(
+                "/ip4/11.9.{}.{}/tcp/4001/p2p/{relay}/p2p-circuit",
+                (base + i) / 250,
+                (base + i) % 250 + 1
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_peer_gets_a_bounded_number_of_relay_addresses() {
+    let now = Instant::now();
+    let mut t = tracker(10);
+    let peer = PeerId::random();
+    open(&mut t, 1, peer, now);
+    let many = relays(100, 0);
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let decision = t.identified(conn(1), identity(true, &many), 5_000);
+    assert_eq!(sighting_addrs(&decision).len(), MAX_RELAYS_PER_PEER);
+    // A push with yet more relays finds no room: nothing new to write.
+    let more = relays(10, 500);
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    assert_eq!(
+        t.identified(conn(1), identity(true, &more), 6_000),
+        Decision::None
+    );
+}
+
+#[test]
+fn identify_pushes_with_new_relays_are_limited_per_peer() {
+    let now = Instant::now();
+    let mut t = Tracker::new(TrackerLimits {
+        max_events_per_peer: 3,
+        ..TrackerLimits::default()
+    });
+    let peer = PeerId::random();
+    open(&mut t, 1, peer, now);
+    let mut written = 0;
+    for push in 0..10 {
+        let fresh = relays(1, push);
+        if recorded(&t.identified(conn(1), identity(true, &[&fresh[0]]), 5_000 + push as i64))
+            .is_some()
+        {
+            written += 1;
+        }
+    }
+    assert_eq!(written, 3);
+    // The next window allows writes again.
+    let fresh = relays(1, 100);
+    let later = 5_000 + WRITE_WINDOW_NS;
+    assert!(recorded(&t.identified(conn(1), identity(true, &[&fresh[0]]), later)).is_some());
+}
+
+#[test]
+fn fresh_peer_ids_from_one_address_are_limited() {
+    let now = Instant::now();
+    let mut t = Tracker::new(TrackerLimits {
+        max_peers_per_address: 4,
+        ..TrackerLimits::default()
+    });
+    let mut reasons = Vec::new();
+    for n in 0..10 {
+        open(&mut t, n, PeerId::random(), now);
+        let decision = t.identified(conn(n), identity(true, &[RELAY_A]), 5_000);
+        reasons.push(skipped(&decision));
+    }
+    let limited = reasons
+        .iter()
+        .filter(|r| **r == Some(SkipReason::WriteLimited))
+        .count();
+    assert_eq!(limited, 6, "{reasons:?}");
+    assert_eq!(t.sizes().awaiting, 0);
 }

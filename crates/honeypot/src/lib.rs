@@ -284,8 +284,13 @@ pub async fn start(config: &HoneypotConfig) -> Result<RunningHoneypot, HoneypotE
     let metrics = Arc::new(metrics::Metrics::new());
     let (stop, stop_rx) = watch::channel(false);
     let (observations, _) = broadcast::channel(4096);
-    let (recorder, recorder_task) =
-        recorder::spawn(store.clone(), local, metrics.clone(), observations.clone());
+    let (recorder, recorder_task) = recorder::spawn(
+        store.clone(),
+        local,
+        metrics.clone(),
+        observations.clone(),
+        config.event_retention,
+    );
     let (seed_requests, seeds) = mpsc::channel(4);
     let (walk_reports, walks) = watch::channel(None);
     let node = node::Node {
@@ -293,6 +298,9 @@ pub async fn start(config: &HoneypotConfig) -> Result<RunningHoneypot, HoneypotE
         tracker: inbound::Tracker::new(inbound::TrackerLimits {
             identify_timeout: config.identify_timeout,
             max_kept: config.max_kept,
+            allow_private_relays: config.record_private_relays,
+            max_events_per_peer: config.max_events_per_peer,
+            max_peers_per_address: config.max_peers_per_address,
         }),
         recorder,
         metrics: metrics.clone(),

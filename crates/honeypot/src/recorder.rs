@@ -7,7 +7,7 @@
 //! addresses.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use punchr_store::{NewConnectionEvent, PeerInfo, Store};
@@ -57,14 +57,56 @@ fn to_store_addr(addr: &Multiaddr) -> Option<multiaddr::Multiaddr> {
     multiaddr::Multiaddr::try_from(addr.to_vec()).ok()
 }
 
-/// The store's form of a sighting.
+/// Longest agent version and protocol name stored, bytes; the server allows the same for what
+/// clients register.
+pub const MAX_TEXT_BYTES: usize = 256;
+
+/// Most protocols stored per peer; identify lists a few dozen at most.
+pub const MAX_PROTOCOLS: usize = 64;
+
+/// A stranger's text as it may be stored: no NUL (PostgreSQL refuses it in text, failing the
+/// whole event and costing a new backend each time), at most [`MAX_TEXT_BYTES`], cut at a
+/// character boundary.
+pub fn storable_text(text: &str) -> String {
+    let mut text: String = text.chars().filter(|c| *c != '\0').collect();
+    if text.len() > MAX_TEXT_BYTES {
+        let mut end = MAX_TEXT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// The protocols as they may be stored: names with a NUL or over [`MAX_TEXT_BYTES`] are
+/// dropped (a cut name is a wrong name), at most [`MAX_PROTOCOLS`], `/libp2p/dcutr` always kept
+/// when present (selection needs it).
+pub fn storable_protocols(protocols: &[String]) -> Vec<String> {
+    let valid = |p: &&String| !p.contains('\0') && p.len() <= MAX_TEXT_BYTES;
+    let mut kept: Vec<String> = protocols
+        .iter()
+        .filter(valid)
+        .take(MAX_PROTOCOLS)
+        .cloned()
+        .collect();
+    let dcutr = crate::inbound::DCUTR_PROTOCOL;
+    if protocols.iter().any(|p| p == dcutr) && !kept.iter().any(|p| p == dcutr) {
+        kept.pop();
+        kept.push(dcutr.to_owned());
+    }
+    kept
+}
+
+/// The store's form of a sighting, with the stranger's texts made storable.
 pub fn connection_event(local: &PeerInfo, sighting: &Sighting) -> Option<NewConnectionEvent> {
+    let agent = storable_text(&sighting.identity.agent_version);
     Some(NewConnectionEvent {
         local: local.clone(),
         remote: PeerInfo {
             peer_id: sighting.peer.to_base58(),
-            agent_version: Some(sighting.identity.agent_version.clone()).filter(|a| !a.is_empty()),
-            protocols: sighting.identity.protocols.clone(),
+            agent_version: Some(agent).filter(|a| !a.is_empty()),
+            protocols: storable_protocols(&sighting.identity.protocols),
         },
         connection_address: to_store_addr(&sighting.connection_address)?,
         advertised_addresses: sighting
@@ -77,16 +119,45 @@ pub fn connection_event(local: &PeerInfo, sighting: &Sighting) -> Option<NewConn
     })
 }
 
-/// Starts the writer; it ends when every sender is dropped and the queue is empty.
+/// How often old connection events are deleted when a retention is set.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes connection events older than `retention` (ns before now); logs what it did.
+async fn apply_retention(store: &Store, retention: Duration) {
+    let retention_ns = i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX);
+    let cutoff = punchr_store::now_unix_nanos().saturating_sub(retention_ns);
+    match store.delete_connection_events_before(cutoff).await {
+        Ok(0) => {}
+        Ok(deleted) => {
+            tracing::info!(target: TARGET, event = "retention_applied", deleted, ?retention)
+        }
+        Err(error) => tracing::warn!(target: TARGET, event = "retention_failed", %error),
+    }
+}
+
+/// Starts the writer; it ends when every sender is dropped and the queue is empty. With a
+/// non-zero `retention` it also deletes older connection events, at start and hourly.
 pub fn spawn(
     store: Store,
     local: PeerInfo,
     metrics: Arc<Metrics>,
     observations: broadcast::Sender<Observation>,
+    retention: Duration,
 ) -> (mpsc::Sender<Sighting>, JoinHandle<()>) {
     let (sender, mut queue) = mpsc::channel::<Sighting>(QUEUE_CAPACITY);
     let task = tokio::spawn(async move {
-        while let Some(sighting) = queue.recv().await {
+        let mut retention_tick = tokio::time::interval(RETENTION_EVERY);
+        loop {
+            let sighting = tokio::select! {
+                sighting = queue.recv() => match sighting {
+                    Some(sighting) => sighting,
+                    None => break,
+                },
+                _ = retention_tick.tick(), if !retention.is_zero() => {
+                    apply_retention(&store, retention).await;
+                    continue;
+                }
+            };
             let peer = sighting.peer;
             let Some(event) = connection_event(&local, &sighting) else {
                 tracing::warn!(target: TARGET, event = "record_skipped", %peer, address = %sighting.connection_address, "unparsable connection address");
@@ -110,7 +181,7 @@ pub fn spawn(
                         %peer,
                         event_id,
                         reason = sighting.reason.as_str(),
-                        agent = %sighting.identity.agent_version,
+                        agent = ?event.remote.agent_version,
                         relays = relay_addresses.len(),
                         connection_address = %sighting.connection_address,
                     );
@@ -133,4 +204,31 @@ pub fn spawn(
         }
     });
     (sender, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_lose_nuls_and_are_cut_at_a_character_boundary() {
+        assert_eq!(storable_text("kubo\0/0.30"), "kubo/0.30");
+        let long = "é".repeat(200);
+        let cut = storable_text(&long);
+        assert!(cut.len() <= MAX_TEXT_BYTES && cut.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn protocols_are_bounded_and_keep_dcutr() {
+        let mut protocols: Vec<String> = (0..200).map(|i| format!("/p/{i}")).collect();
+        protocols.push("/bad\0".into());
+        protocols.push("/".repeat(300));
+        protocols.push(crate::inbound::DCUTR_PROTOCOL.into());
+        let kept = storable_protocols(&protocols);
+        assert_eq!(kept.len(), MAX_PROTOCOLS);
+        assert!(kept.iter().any(|p| p == crate::inbound::DCUTR_PROTOCOL));
+        assert!(kept
+            .iter()
+            .all(|p| !p.contains('\0') && p.len() <= MAX_TEXT_BYTES));
+    }
 }

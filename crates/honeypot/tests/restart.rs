@@ -50,6 +50,8 @@ impl Honeypot {
                 settings.bootstrap.to_string(),
             )
             .env("PUNCHR_HONEYPOT_CRAWL_PRIVATE_ADDRS", "true")
+            // The simulated relays announce 198.18.x.y, which is not public.
+            .env("PUNCHR_HONEYPOT_RECORD_PRIVATE_RELAYS", "true")
             .env("PUNCHR_HONEYPOT_WALK_PAUSE", "1s")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")

@@ -45,11 +45,16 @@ pub enum KeysCommand {
     },
     /// List keys (never the keys themselves).
     List,
-    /// Revoke the active key with this name.
+    /// Revoke the active key with this name, or the key with this id (anonymous keys all share
+    /// the name "anonymous"; `keys list` shows their ids).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["name", "id"])))]
     Revoke {
         /// The key's name.
         #[arg(long)]
-        name: String,
+        name: Option<String>,
+        /// The key's id.
+        #[arg(long)]
+        id: Option<i64>,
     },
 }
 
@@ -107,6 +112,20 @@ pub struct ServerConfig {
     /// version did.
     #[arg(long, env = "PUNCHR_SERVER_ALLOW_ANONYMOUS", default_value_t = false)]
     pub allow_anonymous: bool,
+    /// When anonymous keys are allowed: new anonymous keys one source address may register per hour (IPv6
+    /// addresses count per /64). A stranger making up a key per request would otherwise sidestep
+    /// the per-key rate limit and grow the key table without bound.
+    #[arg(long, env = "PUNCHR_SERVER_ANONYMOUS_KEYS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub anonymous_keys_per_address: u32,
+    /// When anonymous keys are allowed: most anonymous keys that may be active at once; beyond it
+    /// self-registration is refused until the operator revokes some (`keys list` shows them,
+    /// `keys revoke` takes their ids).
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_MAX_ANONYMOUS_KEYS",
+        default_value_t = 10_000
+    )]
+    pub max_anonymous_keys: u32,
     /// Serve peers that connected to the honeypot within this window.
     #[arg(long, env = "PUNCHR_SERVER_FRESH_WINDOW", default_value = "10m", value_parser = parse_duration)]
     pub fresh_window: Duration,
@@ -119,6 +138,23 @@ pub struct ServerConfig {
     /// Do not hand the same remote and relay address to a client again within this window.
     #[arg(long, env = "PUNCHR_SERVER_REPEAT_WINDOW", default_value = "10m", value_parser = parse_duration)]
     pub repeat_window: Duration,
+    /// Hand one API key at most this many remotes per --remote-limit-window (all its hosts
+    /// together). A client of 10 hosts punching back to back needs about 60 a minute.
+    #[arg(long, env = "PUNCHR_SERVER_HANDOUTS_PER_KEY", default_value_t = 120)]
+    pub handouts_per_key: u32,
+    /// Hand one remote to one API key at most this many times per --remote-limit-window, so that
+    /// one key cannot use up a remote's --remote-limit for every other client.
+    #[arg(long, env = "PUNCHR_SERVER_REMOTE_LIMIT_PER_KEY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub remote_limit_per_key: u32,
+    /// Also serve relay addresses whose relay hop is not a public IP (loopback, private
+    /// networks). For tests on one machine only: on the internet it lets a stranger who
+    /// reaches the honeypot send volunteers into their own home networks.
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_SERVE_PRIVATE_RELAYS",
+        default_value_t = false
+    )]
+    pub serve_private_relays: bool,
     /// Do not attach the original's random protocol filter (15 % each ip4/tcp, ip4/quic,
     /// ip6/tcp, ip6/quic; 40 % none) to GetAddrInfo answers.
     #[arg(
@@ -193,6 +229,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The limits of anonymous self-registration.
+    pub fn self_registration(&self) -> crate::service::SelfRegistration {
+        crate::service::SelfRegistration {
+            per_address_per_hour: self.anonymous_keys_per_address,
+            max_active_keys: i64::from(self.max_anonymous_keys),
+        }
+    }
+
     /// The per-key request quota, if limited.
     pub fn rate_quota(&self) -> Option<governor::Quota> {
         let rate = std::num::NonZeroU32::new(self.rate_limit)?;
@@ -244,6 +288,10 @@ impl ServerConfig {
             remote_limit: i64::from(self.remote_limit),
             remote_limit_window_ns: nanos(self.remote_limit_window),
             repeat_window_ns: nanos(self.repeat_window),
+            handouts_per_key: i64::from(self.handouts_per_key),
+            remote_limit_per_key: i64::from(self.remote_limit_per_key),
+            serve_private_relays: self.serve_private_relays,
+            ..SelectionRules::default()
         }
     }
 }

@@ -36,8 +36,12 @@ pub async fn run(store: &Store, command: &KeysCommand) -> Result<String, StoreEr
             }
             Ok(out)
         }
-        KeysCommand::Revoke { name } => {
-            let key = store.revoke_api_key(name).await?;
+        KeysCommand::Revoke { name, id } => {
+            let key = match (name, id) {
+                (_, Some(id)) => store.revoke_api_key_id(*id).await?,
+                (Some(name), None) => store.revoke_api_key(name).await?,
+                (None, None) => unreachable!("clap requires --name or --id"),
+            };
             Ok(format!("Revoked API key {:?} (id {}).\n", key.name, key.id))
         }
     }

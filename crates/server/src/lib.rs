@@ -180,6 +180,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         config.filter_draw(),
     )
     .with_rate_limit(config.rate_quota())
+    .with_self_registration(config.self_registration())
     .with_write_health(write_health.clone());
     let mut builder = grpc_builder(config);
     if let Some(tls) = tls {

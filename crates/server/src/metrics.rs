@@ -62,7 +62,37 @@ pub struct Metrics {
     results_stored: Family<OutcomeLabel, Counter>,
     active_clients: Gauge,
     rate_limited: Counter,
-    last_seen: Mutex<HashMap<i64, Instant>>,
+    selection_transactions: Counter,
+    last_seen: Mutex<ActiveClients>,
+}
+
+/// Most API keys the active-client count tracks; beyond it the gauge saturates. Keys are bounded
+/// anyway (--max-anonymous-keys); this bounds the map whatever the key table holds.
+const MAX_ACTIVE_CLIENTS: usize = 100_000;
+
+/// How often keys that went quiet are dropped from the count at most: dropping scans the map,
+/// under its lock, and must not happen on every request.
+const ACTIVE_CLIENTS_PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// When each API key made its last request.
+#[derive(Debug)]
+struct ActiveClients {
+    last_seen: HashMap<i64, Instant>,
+    pruned_at: Instant,
+}
+
+impl ActiveClients {
+    fn seen(&mut self, api_key_id: i64, now: Instant) -> usize {
+        if self.last_seen.len() < MAX_ACTIVE_CLIENTS || self.last_seen.contains_key(&api_key_id) {
+            self.last_seen.insert(api_key_id, now);
+        }
+        if now.duration_since(self.pruned_at) >= ACTIVE_CLIENTS_PRUNE_EVERY {
+            self.last_seen
+                .retain(|_, seen| now.duration_since(*seen) < ACTIVE_CLIENT_WINDOW);
+            self.pruned_at = now;
+        }
+        self.last_seen.len()
+    }
 }
 
 impl Default for Metrics {
@@ -84,6 +114,12 @@ impl Metrics {
         let results_stored = Family::<OutcomeLabel, Counter>::default();
         let active_clients = Gauge::default();
         let rate_limited = Counter::default();
+        let selection_transactions = Counter::default();
+        registry.register(
+            "punchr_server_selection_transactions",
+            "Write transactions GetAddrInfo opened to hand out a remote (at most a few per request)",
+            selection_transactions.clone(),
+        );
         registry.register(
             "punchr_server_rate_limited",
             "Requests refused because their API key exceeded --rate-limit",
@@ -122,7 +158,11 @@ impl Metrics {
             results_stored,
             active_clients,
             rate_limited,
-            last_seen: Mutex::new(HashMap::new()),
+            selection_transactions,
+            last_seen: Mutex::new(ActiveClients {
+                last_seen: HashMap::new(),
+                pruned_at: Instant::now(),
+            }),
         }
     }
 
@@ -151,6 +191,12 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Counts the write transactions one peer selection opened.
+    pub fn selection_transactions(&self, transactions: usize) {
+        self.selection_transactions
+            .inc_by(u64::try_from(transactions).unwrap_or(u64::MAX));
+    }
+
     /// Records a stored result.
     pub fn result_stored(&self, outcome: &str) {
         self.results_stored
@@ -167,12 +213,13 @@ impl Metrics {
 
     /// Notes a request by an API key and updates the active client count.
     pub fn client_seen(&self, api_key_id: i64) {
-        let now = Instant::now();
-        let mut last_seen = self.last_seen.lock().expect("metrics lock");
-        last_seen.insert(api_key_id, now);
-        last_seen.retain(|_, seen| now.duration_since(*seen) < ACTIVE_CLIENT_WINDOW);
+        let active = self
+            .last_seen
+            .lock()
+            .expect("metrics lock")
+            .seen(api_key_id, Instant::now());
         self.active_clients
-            .set(i64::try_from(last_seen.len()).unwrap_or(i64::MAX));
+            .set(i64::try_from(active).unwrap_or(i64::MAX));
     }
 
     /// The metrics in the Prometheus text format.

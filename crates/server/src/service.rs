@@ -5,14 +5,16 @@
 //! "please restart the client".
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Instant;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use libp2p_identity::PeerId;
 use punchr_proto as pb;
 use punchr_store::agent::Agent;
 use punchr_store::{
-    now_unix_nanos, ApiKey, ApiKeySecret, PeerInfo, Requester, SelectionRules, Store, StoreError,
+    now_unix_nanos, ApiKey, ApiKeySecret, PeerInfo, Requester, SelectionOutcome, SelectionRules,
+    Store, StoreError,
 };
 use tonic::{Request, Response, Status};
 
@@ -31,11 +33,88 @@ pub struct PunchrService {
     allow_anonymous: bool,
     filter_draw: FilterDraw,
     rate_limiter: Option<Arc<KeyRateLimiter>>,
+    rate_limiter_pruned: Arc<Mutex<Instant>>,
+    self_registration: SelfRegistration,
+    registrations: Arc<SourceRateLimiter>,
+    registrations_pruned: Arc<Mutex<Instant>>,
     write_health: Arc<WriteHealth>,
 }
 
 /// Requests per API key id, token bucket per key.
 type KeyRateLimiter = governor::DefaultKeyedRateLimiter<i64>;
+
+/// New anonymous keys per source address (IPv6 per /64), token bucket per address.
+type SourceRateLimiter = governor::DefaultKeyedRateLimiter<IpAddr>;
+
+/// Most source addresses the self-registration limiter tracks. Beyond it (a flood from many
+/// addresses within the hour) self-registration is refused rather than the map grown.
+const MAX_REGISTRATION_SOURCES: usize = 10_000;
+
+/// Most keys the per-key rate limiter tracks before it forgets the idle ones.
+const MAX_RATE_LIMITED_KEYS: usize = 10_000;
+
+/// How often a full rate limiter is pruned at most: pruning scans it, and it must not be scanned
+/// under load on every request.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// Limits of anonymous self-registration (`--allow-anonymous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfRegistration {
+    /// New anonymous keys one source address may register per hour.
+    pub per_address_per_hour: u32,
+    /// Most active anonymous keys.
+    pub max_active_keys: i64,
+}
+
+impl Default for SelfRegistration {
+    fn default() -> Self {
+        SelfRegistration {
+            per_address_per_hour: 10,
+            max_active_keys: 10_000,
+        }
+    }
+}
+
+fn registration_limiter(limits: SelfRegistration) -> SourceRateLimiter {
+    let per_hour =
+        std::num::NonZeroU32::new(limits.per_address_per_hour).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::RateLimiter::keyed(governor::Quota::per_hour(per_hour).allow_burst(per_hour))
+}
+
+/// The address a self-registration counts against: IPv4 as it is, IPv6 by its /64 (one
+/// subscriber's network), IPv4-mapped IPv6 as IPv4.
+fn registration_source(addr: SocketAddr) -> IpAddr {
+    match addr.ip() {
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = ip.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// Prunes `limiter` when it holds more than `max` keys, at most once per [`PRUNE_EVERY`].
+fn prune_if_full<K>(
+    limiter: &governor::DefaultKeyedRateLimiter<K>,
+    max: usize,
+    pruned: &Mutex<Instant>,
+) where
+    K: Clone + Eq + std::hash::Hash,
+{
+    if limiter.len() <= max {
+        return;
+    }
+    let Ok(mut last) = pruned.try_lock() else {
+        return;
+    };
+    if last.elapsed() >= PRUNE_EVERY {
+        limiter.retain_recent();
+        *last = Instant::now();
+    }
+}
 
 impl PunchrService {
     /// A service over `store`.
@@ -54,8 +133,19 @@ impl PunchrService {
             allow_anonymous,
             filter_draw,
             rate_limiter: None,
+            rate_limiter_pruned: Arc::new(Mutex::new(Instant::now())),
+            self_registration: SelfRegistration::default(),
+            registrations: Arc::new(registration_limiter(SelfRegistration::default())),
+            registrations_pruned: Arc::new(Mutex::new(Instant::now())),
             write_health: Arc::default(),
         }
+    }
+
+    /// Limits anonymous self-registration (with `--allow-anonymous`).
+    pub fn with_self_registration(mut self, limits: SelfRegistration) -> Self {
+        self.self_registration = limits;
+        self.registrations = Arc::new(registration_limiter(limits));
+        self
     }
 
     /// Shares `health` with the readiness check: it learns about writes the database refuses.
@@ -81,10 +171,9 @@ impl PunchrService {
                 "rate limit exceeded for this API key; slow down",
             ));
         }
-        // Keys that went quiet are forgotten now and then, so the table stays small.
-        if limiter.len() > 10_000 {
-            limiter.retain_recent();
-        }
+        // Keys that went quiet are forgotten now and then, so the table stays small. Keys are
+        // bounded (named ones by the operator, anonymous ones by --max-anonymous-keys).
+        prune_if_full(limiter, MAX_RATE_LIMITED_KEYS, &self.rate_limiter_pruned);
         Ok(())
     }
 
@@ -101,16 +190,26 @@ impl PunchrService {
             .await
             .map_err(|e| self.storage_status(e))?
             .ok_or_else(|| Status::unauthenticated("unauthorized"))?;
+        if key.anonymous && !self.allow_anonymous {
+            // Self-registered while the flag was on: an anonymous key is only as good as the
+            // server's consent to anonymous keys, also after a restart without it.
+            return Err(Status::unauthenticated("unauthorized"));
+        }
         self.check_rate(&key)?;
         self.metrics.client_seen(key.id);
         Ok(key)
     }
 
-    async fn register(&self, request: pb::RegisterRequest) -> Result<pb::RegisterResponse, Status> {
+    async fn register(
+        &self,
+        request: pb::RegisterRequest,
+        source: Option<SocketAddr>,
+    ) -> Result<pb::RegisterResponse, Status> {
         let key = match self.authenticate(&request.api_key).await {
             Err(status) if self.may_self_register(&request.api_key, &status) => {
                 // Validate before anything is stored, so a refused request leaves no key behind.
                 self.validate_host(&request)?;
+                self.check_self_registration(source).await?;
                 self.register_anonymously(&request.api_key).await?
             }
             other => other?,
@@ -135,6 +234,42 @@ impl PunchrService {
             && refusal.code() == tonic::Code::Unauthenticated
             && !key.is_empty()
             && key.len() <= MAX_API_KEY_BYTES
+    }
+
+    /// Refuses a new anonymous key when its source address registered its quota within the
+    /// hour, or when --max-anonymous-keys are active.
+    async fn check_self_registration(&self, source: Option<SocketAddr>) -> Result<(), Status> {
+        let too_many = || {
+            self.metrics.rate_limited();
+            Status::resource_exhausted(
+                "too many new anonymous keys from this address; keep using the key you registered",
+            )
+        };
+        let source = source.map_or(
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            registration_source,
+        );
+        let limiter = &self.registrations;
+        prune_if_full(
+            limiter,
+            MAX_REGISTRATION_SOURCES,
+            &self.registrations_pruned,
+        );
+        if limiter.len() >= MAX_REGISTRATION_SOURCES || limiter.check_key(&source).is_err() {
+            return Err(too_many());
+        }
+        let active = self
+            .store
+            .active_anonymous_api_keys()
+            .await
+            .map_err(|e| self.storage_status(e))?;
+        if active >= self.self_registration.max_active_keys {
+            tracing::warn!(target: "punchr::server", active, "self-registration refused: --max-anonymous-keys reached; revoke unused anonymous keys (keys list, keys revoke --id)");
+            return Err(Status::resource_exhausted(
+                "this server takes no more anonymous keys; ask its operator for a key",
+            ));
+        }
+        Ok(())
     }
 
     async fn register_anonymously(&self, key: &str) -> Result<ApiKey, Status> {
@@ -185,9 +320,19 @@ impl PunchrService {
             .select_remote(&requester, &self.rules, now_unix_nanos())
             .await;
         self.metrics.selection(selected.is_ok(), started.elapsed());
-        let handout = selected
-            .map_err(|e| self.storage_status(e))?
-            .ok_or_else(|| Status::not_found("no peers to hole punch"))?;
+        let selection = selected.map_err(|e| self.storage_status(e))?;
+        self.metrics.selection_transactions(selection.transactions);
+        let handout = match selection.outcome {
+            SelectionOutcome::Handout(handout) => handout,
+            SelectionOutcome::NoneEligible => {
+                return Err(Status::not_found("no peers to hole punch"))
+            }
+            SelectionOutcome::KeyQuotaUsed => {
+                return Err(Status::resource_exhausted(
+                    "this API key was handed its --handouts-per-key remotes within the window; slow down",
+                ))
+            }
+        };
         let remote: PeerId = handout
             .remote_peer_id
             .parse()
@@ -199,6 +344,17 @@ impl PunchrService {
         })
     }
 
+    /// Stores a result of one of the key's own hosts.
+    ///
+    /// Results for remotes that were never handed to the key are accepted, as the original
+    /// server accepted them: a result is the client's word either way (a key that lies can
+    /// lie about a remote it was handed just as well), so refusing them would make nothing
+    /// more trustworthy, while it would lose honest results whose handout is no longer known
+    /// (an outbox delivered after the database was rebuilt, results of remotes found by other
+    /// means in a testbed). What bounds a lying key is that every result carries its key: the
+    /// per-key rate limit bounds how many it sends, and its results can be told apart and
+    /// removed with it. What is refused is what cannot have happened: times out of order or
+    /// out of range (see [`validate::hole_punch_result`]), and hosts of other keys.
     async fn track_hole_punch(
         &self,
         request: pb::TrackHolePunchRequest,
@@ -275,7 +431,8 @@ impl pb::punchr_service_server::PunchrService for PunchrService {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
-        self.observe("Register", self.register(request.into_inner()))
+        let source = request.remote_addr();
+        self.observe("Register", self.register(request.into_inner(), source))
             .await
     }
 

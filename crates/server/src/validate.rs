@@ -592,6 +592,16 @@ pub fn hole_punch_result(
             ("connect_started_at", connect_started_at),
             (&format!("hole_punch_attempts[{i}].opened_at"), a.opened_at),
         )?;
+        // An attempt runs over the relayed connection, so it ends after that connection was up;
+        // otherwise the time to a direct connection (ended_at - connect_ended_at) is negative.
+        // The original clients' timestamps are known to be out of order (Quirks) and their
+        // results were always accepted; refusing them would lose results or end the process.
+        if !quirks.unordered_attempt_times {
+            ordered(
+                ("connect_ended_at", connect_ended_at),
+                (&format!("hole_punch_attempts[{i}].ended_at"), a.ended_at),
+            )?;
+        }
     }
     if let Some(id) = &wire.report_id {
         if id.is_empty() || id.len() > 64 {

@@ -19,6 +19,9 @@ on_both_engines!(
     without_allow_anonymous_an_unknown_key_cannot_register,
     allow_anonymous_still_requires_a_key,
     allow_anonymous_does_not_open_the_other_rpcs,
+    anonymous_keys_are_refused_after_a_restart_without_allow_anonymous,
+    anonymous_keys_are_listed_and_revoked_with_the_keys_command,
+    self_registration_is_limited_per_source_address,
     a_key_over_its_rate_is_refused_and_other_keys_are_not,
 );
 
@@ -293,4 +296,92 @@ async fn a_key_over_its_rate_is_refused_and_other_keys_are_not(db: TestDb) {
     ask(&mut client, &calm, &calm_host)
         .await
         .expect("another key is not limited by the busy one");
+}
+
+/// Registers a fresh anonymous key with one host; returns the key and the host.
+async fn self_register(client: &mut Client) -> (String, libp2p_identity::PeerId) {
+    let key = punchr_store::ApiKeySecret::generate().expose().to_owned();
+    let host = peer_id();
+    client
+        .register(register_request(&key, &host))
+        .await
+        .expect("an unknown key registers itself");
+    (key, host)
+}
+
+/// What `punchr-server keys …` prints, run the way the binary runs it.
+async fn keys_command(db: &TestDb, args: &[&str]) -> String {
+    let mut argv = vec!["punchr-server", "--db", &db.location, "keys"];
+    argv.extend_from_slice(args);
+    let cli = <punchr_server::config::Cli as clap::Parser>::parse_from(argv);
+    let Some(punchr_server::config::Command::Keys(command)) = &cli.command else {
+        panic!("a keys command");
+    };
+    punchr_server::keys::run(&db.store, command)
+        .await
+        .expect("the keys command runs")
+}
+
+async fn anonymous_keys_are_refused_after_a_restart_without_allow_anonymous(db: TestDb) {
+    let server = start_server(&db, &["--allow-anonymous"]).await;
+    let (key, host) = self_register(&mut connect(&server).await).await;
+    server.shutdown().await.unwrap();
+
+    let (_server, mut client) = serve(&db, &[]).await;
+    assert_every_rpc_refuses(&mut client, &key, "unauthorized").await;
+    assert_status(
+        client.register(register_request(&key, &host)).await,
+        Code::Unauthenticated,
+        "unauthorized",
+    );
+}
+
+async fn anonymous_keys_are_listed_and_revoked_with_the_keys_command(db: TestDb) {
+    let (_server, mut client) = serve(&db, &["--allow-anonymous"]).await;
+    let (key, host) = self_register(&mut client).await;
+    let id = db
+        .store
+        .find_api_key(&punchr_store::ApiKeySecret::new(&key))
+        .await
+        .unwrap()
+        .expect("stored")
+        .id;
+    let listed = keys_command(&db, &["list"]).await;
+    let line = listed
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(&id.to_string()))
+        .unwrap_or_else(|| panic!("key {id} listed in:\n{listed}"));
+    assert!(
+        line.contains("anonymous") && line.contains("active"),
+        "{line}"
+    );
+
+    let revoked = keys_command(&db, &["revoke", "--id", &id.to_string()]).await;
+    assert!(revoked.contains("Revoked"), "{revoked}");
+    assert_every_rpc_refuses(&mut client, &key, "unauthorized").await;
+    assert_status(
+        client.register(register_request(&key, &host)).await,
+        Code::Unauthenticated,
+        "unauthorized",
+    );
+}
+
+/// A stranger makes up a new key per request to sidestep the per-key rate limit: each source
+/// address self-registers only a few keys, so api_keys (and every per-key map) stay bounded.
+async fn self_registration_is_limited_per_source_address(db: TestDb) {
+    let flags = ["--allow-anonymous", "--anonymous-keys-per-address", "5"];
+    let (_server, mut client) = serve(&db, &flags).await;
+    let mut refused = 0;
+    for _ in 0..30 {
+        let key = punchr_store::ApiKeySecret::generate().expose().to_owned();
+        match client.register(register_request(&key, &peer_id())).await {
+            Ok(_) => {}
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 25);
+    assert_eq!(count(&db.store, "api_keys").await, 5);
 }

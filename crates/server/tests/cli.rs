@@ -25,7 +25,7 @@ on_both_engines!(
 const BINARY: &str = env!("CARGO_BIN_EXE_punchr-server");
 
 /// Every server flag, each with its environment variable `PUNCHR_SERVER_<FLAG>`.
-const FLAGS: [&str; 31] = [
+const FLAGS: [&str; 36] = [
     "--host",
     "--port",
     "--telemetry-host",
@@ -34,10 +34,15 @@ const FLAGS: [&str; 31] = [
     "--tls-cert",
     "--tls-key",
     "--allow-anonymous",
+    "--anonymous-keys-per-address",
+    "--max-anonymous-keys",
     "--fresh-window",
     "--remote-limit",
     "--remote-limit-window",
     "--repeat-window",
+    "--handouts-per-key",
+    "--remote-limit-per-key",
+    "--serve-private-relays",
     "--no-protocol-filter",
     "--protocol-filters",
     "--max-request-bytes",

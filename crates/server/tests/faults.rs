@@ -408,8 +408,19 @@ async fn count_results(store: &Store) -> i64 {
 
 on_both_engines!(a_server_killed_and_restarted_under_running_clients_loses_nothing);
 
-/// Selection rules that hand the one remote out again and again, so clients punch without pause.
-const SELECTION: &[&str] = &["--repeat-window", "0s", "--remote-limit", "100000"];
+/// Selection rules that hand the one remote (behind a loopback relay) out again and again, so
+/// clients punch without pause.
+const SELECTION: &[&str] = &[
+    "--repeat-window",
+    "0s",
+    "--remote-limit",
+    "100000",
+    "--remote-limit-per-key",
+    "100000",
+    "--handouts-per-key",
+    "100000",
+    "--serve-private-relays",
+];
 
 /// Records what the honeypot would have seen of `remote`: a DCUtR peer with its relay address.
 async fn seed_sighting(store: &Store, remote: &RunningPeer) {
@@ -451,6 +462,7 @@ fn client(
         "--seed",
         seed,
         "--assume-public",
+        "--dial-private-relays",
         "--listen",
         "127.0.0.1",
         "--telemetry-port",

@@ -12,18 +12,10 @@ on_both_engines!(
     without_the_database_the_server_is_unready_and_unavailable,
 );
 
-/// The value of the sample `series` (name and labels exactly as the encoder writes them).
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
-        value.parse().ok()
-    })
-}
-
 #[track_caller]
 fn assert_sample(metrics: &str, series: &str, expected: f64) {
     assert_eq!(
-        sample(metrics, series),
+        metric_sample(metrics, series),
         Some(expected),
         "{series} in:\n{metrics}"
     );

@@ -16,7 +16,66 @@ on_both_engines!(
     results_for_an_unregistered_host_are_refused,
     get_addr_info_for_unknown_hosts_asks_to_restart_the_client,
     get_addr_info_for_a_host_of_another_key_asks_to_restart_the_client,
+    register_never_rewrites_what_the_honeypot_recorded,
+    register_never_rewrites_another_keys_host,
 );
+
+/// The agent version and protocols stored for `peer`.
+async fn stored_facts(db: &TestDb, peer: &libp2p_identity::PeerId) -> (Option<String>, String) {
+    let row = sqlx::query("SELECT agent_version, protocols FROM peers WHERE peer_id = $1")
+        .bind(peer.to_base58())
+        .fetch_one(db.store.pool())
+        .await
+        .expect("the peer is stored");
+    use sqlx::Row;
+    (row.try_get(0).unwrap(), row.try_get(1).unwrap())
+}
+
+const HTML_AGENT: &str = "<script>alert(1)</script>";
+
+/// A key registers a remote the honeypot recorded as if it were its own host, with protocols
+/// lacking /libp2p/dcutr and an HTML agent version: the remote stays selectable and its facts
+/// stay what the honeypot saw.
+async fn register_never_rewrites_what_the_honeypot_recorded(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let remote = seed_remote(&db.store).await;
+    let before = stored_facts(&db, &remote.peer).await;
+    let attacker = new_api_key(&db.store, "mallory").await;
+    client
+        .register(punchr_proto::RegisterRequest {
+            client_id: remote.peer.to_bytes(),
+            agent_version: HTML_AGENT.into(),
+            protocols: vec!["/ipfs/id/1.0.0".into()],
+            api_key: attacker.clone(),
+        })
+        .await
+        .expect("Register answers as for any host");
+    assert_eq!(stored_facts(&db, &remote.peer).await, before);
+    let (key, host) = new_client(&db.store, &mut client, "alice").await;
+    let answer = ask(&mut client, &key, &host)
+        .await
+        .expect("the remote is still served");
+    assert_eq!(decode_peer(&answer.remote_id), remote.peer);
+}
+
+/// A key registers another key's host with other facts: the owner's facts stay.
+async fn register_never_rewrites_another_keys_host(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let (_alice, host) = new_client(&db.store, &mut client, "alice").await;
+    let before = stored_facts(&db, &host).await;
+    assert_eq!(before.0.as_deref(), Some(CLIENT_AGENT));
+    let mallory = new_api_key(&db.store, "mallory").await;
+    client
+        .register(punchr_proto::RegisterRequest {
+            client_id: host.to_bytes(),
+            agent_version: HTML_AGENT.into(),
+            protocols: Vec::new(),
+            api_key: mallory,
+        })
+        .await
+        .expect("Register answers as for any host");
+    assert_eq!(stored_facts(&db, &host).await, before);
+}
 
 async fn register_binds_the_host_to_the_key(db: TestDb) {
     let (_server, mut client) = serve(&db, &[]).await;

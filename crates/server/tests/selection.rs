@@ -8,7 +8,7 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 
 use common::*;
-use multiaddr::Protocol;
+use multiaddr::{Multiaddr, Protocol};
 use punchr_testutil::{on_both_engines, TestDb};
 use tonic::Code;
 
@@ -29,6 +29,11 @@ on_both_engines!(
     remotes_are_chosen_at_random,
     protocol_filter_follows_the_original_choices,
     no_protocol_filter_flag_sends_no_filter,
+    only_relay_addresses_with_a_public_relay_hop_are_served,
+    a_handout_carries_a_bounded_number_of_addresses,
+    a_key_ignoring_back_off_costs_no_write_per_fresh_remote,
+    one_key_cannot_use_up_a_remotes_budget,
+    a_key_gets_at_most_its_handouts_per_window,
 );
 
 /// One remote per call: a fresh API key with a fresh host asks once.
@@ -281,7 +286,8 @@ async fn addresses_from_stale_connections_are_not_served(db: TestDb) {
 }
 
 async fn repeat_window_flag_lets_a_client_get_a_remote_again(db: TestDb) {
-    let (_server, mut client) = serve(&db, &["--repeat-window", "0ms"]).await;
+    let flags = ["--repeat-window", "0ms", "--remote-limit-per-key", "10"];
+    let (_server, mut client) = serve(&db, &flags).await;
     let remote = seed_remote(&db.store).await;
     let (key, host) = new_client(&db.store, &mut client, "alice").await;
     for _ in 0..3 {
@@ -384,6 +390,10 @@ async fn protocol_filter_follows_the_original_choices(db: TestDb) {
         "0ms",
         "--remote-limit",
         "100000",
+        "--remote-limit-per-key",
+        "100000",
+        "--handouts-per-key",
+        "100000",
         "--rate-limit",
         "0",
     ];
@@ -414,6 +424,8 @@ async fn no_protocol_filter_flag_sends_no_filter(db: TestDb) {
             "0ms",
             "--remote-limit",
             "100000",
+            "--remote-limit-per-key",
+            "100000",
             "--no-protocol-filter",
         ],
     )
@@ -428,4 +440,189 @@ async fn no_protocol_filter_flag_sends_no_filter(db: TestDb) {
             answer.protocols
         );
     }
+}
+
+/// Records what an older honeypot stored of `peer`: `advertised` as its addresses.
+async fn seed_advertising(db: &TestDb, peer: &libp2p_identity::PeerId, advertised: Vec<Multiaddr>) {
+    db.store
+        .record_connection_event(&punchr_store::NewConnectionEvent {
+            local: punchr_store::PeerInfo::bare(honeypot().to_base58()),
+            remote: punchr_store::PeerInfo {
+                peer_id: peer.to_base58(),
+                agent_version: Some(REMOTE_AGENT.into()),
+                protocols: remote_protocols(true),
+            },
+            connection_address: "/ip4/11.2.0.1/tcp/4001".parse().unwrap(),
+            advertised_addresses: advertised,
+            opened_at: punchr_store::now_unix_nanos() - SECOND_NS,
+        })
+        .await
+        .expect("record a connection event");
+}
+
+fn circuit(hop: &str, relay: &libp2p_identity::PeerId) -> Multiaddr {
+    format!("{hop}/p2p/{relay}/p2p-circuit").parse().unwrap()
+}
+
+/// A stranger reached the honeypot (before it checked relay hops) advertising relay addresses
+/// that point into home networks, at loopback, at the benchmarking range, at a DNS name or
+/// without a relay: none of them is served, the public one is.
+async fn only_relay_addresses_with_a_public_relay_hop_are_served(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let (peer, relay) = (
+        punchr_testutil::fixtures::peer_id(),
+        punchr_testutil::fixtures::peer_id(),
+    );
+    let public = circuit("/ip4/11.3.0.1/tcp/4001", &relay);
+    let mut advertised: Vec<Multiaddr> = [
+        "/ip4/192.168.1.1/tcp/80",
+        "/ip4/127.0.0.1/tcp/22",
+        "/ip4/198.18.0.1/tcp/4001",
+        "/ip4/100.64.0.1/tcp/4001",
+        "/ip6/fe80::1/tcp/4001",
+        "/dns4/victim.example.org/tcp/443",
+    ]
+    .iter()
+    .map(|hop| circuit(hop, &relay))
+    .collect();
+    advertised.push("/ip4/11.3.0.2/tcp/4001/p2p-circuit".parse().unwrap());
+    advertised.push(public.clone());
+    seed_advertising(&db, &peer, advertised).await;
+
+    let answer = ask_as_new_client(&db, &mut client, "alice")
+        .await
+        .expect("a remote");
+    assert_eq!(decode_peer(&answer.remote_id), peer);
+    assert_eq!(decode_addresses(&answer.multi_addresses), vec![public]);
+
+    // A remote with nothing but such addresses is not served at all.
+    let only_private = punchr_testutil::fixtures::peer_id();
+    seed_advertising(
+        &db,
+        &only_private,
+        vec![circuit("/ip4/10.0.0.1/tcp/4001", &relay)],
+    )
+    .await;
+    for name in ["bob", "carol", "dave"] {
+        let answer = ask_as_new_client(&db, &mut client, name)
+            .await
+            .expect("a remote");
+        assert_eq!(
+            decode_peer(&answer.remote_id),
+            peer,
+            "{name} got the private one"
+        );
+    }
+}
+
+async fn a_handout_carries_a_bounded_number_of_addresses(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let peer = punchr_testutil::fixtures::peer_id();
+    let advertised = (0..200u16)
+        .map(|i| {
+            let relay = punchr_testutil::fixtures::peer_id();
+            circuit(
+                &format!("/ip4/11.4.{}.{}/tcp/4001", i / 250, i % 250 + 1),
+                &relay,
+            )
+        })
+        .collect();
+    seed_advertising(&db, &peer, advertised).await;
+    let answer = ask_as_new_client(&db, &mut client, "alice")
+        .await
+        .expect("a remote");
+    assert_eq!(
+        answer.multi_addresses.len(),
+        punchr_store::MAX_HANDOUT_ADDRESSES
+    );
+}
+
+const SELECTION_TRANSACTIONS: &str = "punchr_server_selection_transactions_total";
+
+/// A key that was handed every fresh remote and keeps asking without backing off: no remote is
+/// tried for it again (each try is a write transaction), so its requests cost reads only.
+async fn a_key_ignoring_back_off_costs_no_write_per_fresh_remote(db: TestDb) {
+    let (server, mut client) = serve(&db, &[]).await;
+    let remotes = 20;
+    for _ in 0..remotes {
+        seed_remote_with(
+            &db.store,
+            Seed {
+                relays: vec![1],
+                ..Seed::default()
+            },
+        )
+        .await;
+    }
+    let (key, host) = new_client(&db.store, &mut client, "greedy").await;
+    let mut served = HashSet::new();
+    for _ in 0..remotes {
+        let answer = ask(&mut client, &key, &host).await.expect("a fresh remote");
+        served.insert(decode_peer(&answer.remote_id));
+    }
+    assert_eq!(served.len(), remotes);
+    let after_handouts = server_metric(&server, SELECTION_TRANSACTIONS).await;
+    assert!(
+        after_handouts <= remotes as f64,
+        "{after_handouts} write transactions for {remotes} handouts"
+    );
+    for _ in 0..30 {
+        let result = ask(&mut client, &key, &host).await;
+        assert_status(result, Code::NotFound, "no peers to hole punch");
+    }
+    let after_retries = server_metric(&server, SELECTION_TRANSACTIONS).await;
+    assert_eq!(
+        after_retries, after_handouts,
+        "asking again after being handed everything opened write transactions"
+    );
+    assert_eq!(count(&db.store, "handouts").await, remotes as i64);
+}
+
+/// One key registers ten hosts and asks with each as if it were a client of its own: it must
+/// not take the remote's ten handouts a minute from everyone else.
+async fn one_key_cannot_use_up_a_remotes_budget(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let remote = seed_remote_with(
+        &db.store,
+        Seed {
+            relays: vec![1],
+            ..Seed::default()
+        },
+    )
+    .await;
+    let greedy = new_api_key(&db.store, "greedy").await;
+    let mut got = 0;
+    for _ in 0..10 {
+        let host = register_host(&mut client, &greedy).await;
+        if ask(&mut client, &greedy, &host).await.is_ok() {
+            got += 1;
+        }
+    }
+    assert!(got <= 2, "one key took {got} of the remote's 10 handouts");
+    for i in 0..5 {
+        let answer = ask_as_new_client(&db, &mut client, &format!("honest {i}"))
+            .await
+            .expect("the remote's budget is left for other keys");
+        assert_eq!(decode_peer(&answer.remote_id), remote.peer);
+    }
+}
+
+async fn a_key_gets_at_most_its_handouts_per_window(db: TestDb) {
+    let (_server, mut client) = serve(&db, &["--handouts-per-key", "3"]).await;
+    for _ in 0..5 {
+        seed_remote(&db.store).await;
+    }
+    let (key, host) = new_client(&db.store, &mut client, "volunteer").await;
+    for _ in 0..3 {
+        ask(&mut client, &key, &host)
+            .await
+            .expect("within the quota");
+    }
+    let fourth = ask(&mut client, &key, &host).await;
+    assert_status(fourth, Code::ResourceExhausted, "--handouts-per-key");
+    assert_eq!(count(&db.store, "handouts").await, 3);
+    // Other keys are not affected.
+    ask_as_new_client(&db, &mut client, "other")
+        .await
+        .expect("another key's quota");
 }

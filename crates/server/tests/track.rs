@@ -8,7 +8,7 @@ use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
 use punchr_proto as pb;
 use punchr_store::{AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, Outcome};
-use punchr_testutil::fixtures::relay_address;
+use punchr_testutil::fixtures::{peer_id, relay_address};
 use punchr_testutil::{on_both_engines, TestDb};
 use tonic::Code;
 
@@ -19,7 +19,85 @@ on_both_engines!(
     invalid_results_are_refused_naming_the_field_and_nothing_is_stored,
     requests_above_max_request_bytes_are_refused,
     a_result_delivered_twice_with_its_report_id_is_stored_once,
+    a_report_id_is_deduplicated_per_key_only,
+    an_attempt_ending_before_the_relayed_connection_is_refused,
 );
+
+/// Two keys whose clients happen to send the same report id both have their result stored: the
+/// id is unique per key, so one key can neither suppress nor overwrite another key's result.
+async fn a_report_id_is_deduplicated_per_key_only(db: TestDb) {
+    let (_server, mut client) = serve(&db, &[]).await;
+    let (alice, alice_host, remote) = reporting_client(&db, &mut client).await;
+    let (bob, bob_host) = new_client(&db.store, &mut client, "bob").await;
+    let report_id = Some(rand::random::<[u8; 16]>().to_vec());
+    for (key, host) in [
+        (&alice, &alice_host),
+        (&bob, &bob_host),
+        (&alice, &alice_host),
+    ] {
+        let mut request = track_request(key, host, &remote);
+        request.report_id.clone_from(&report_id);
+        client
+            .track_hole_punch(request)
+            .await
+            .expect("acknowledged");
+    }
+    assert_eq!(count(&db.store, "hole_punch_results").await, 2);
+    let keys: std::collections::BTreeSet<i64> =
+        sqlx::query("SELECT api_key_id FROM hole_punch_results")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| sqlx::Row::try_get(row, 0).unwrap())
+            .collect();
+    let expected = [
+        api_key_id(&db.store, &alice).await,
+        api_key_id(&db.store, &bob).await,
+    ];
+    assert_eq!(keys, expected.into_iter().collect());
+}
+
+/// An attempt runs over the relayed connection, so it cannot end before that connection was
+/// up; such a result would store a negative time to a direct connection. Our client's is
+/// refused; the original clients' (whose clocks and tracer events are known to disorder their
+/// timestamps, see `Quirks`) are accepted as they always were.
+async fn an_attempt_ending_before_the_relayed_connection_is_refused(db: TestDb) {
+    const MS: u64 = 1_000_000;
+    let (_server, mut client) = serve(&db, &[]).await;
+    let (key, host, remote) = reporting_client(&db, &mut client).await;
+    let impossible = |key: &str, host: &PeerId| {
+        let mut request = track_request(key, host, &remote);
+        let start = request.connect_started_at;
+        let first = &mut request.hole_punch_attempts[0];
+        first.opened_at = start + 50 * MS;
+        first.started_at = Some(start + 60 * MS);
+        first.ended_at = start + 100 * MS;
+        request
+    };
+    assert_status(
+        client.track_hole_punch(impossible(&key, &host)).await,
+        Code::InvalidArgument,
+        "hole_punch_attempts[0].ended_at: before connect_ended_at",
+    );
+    assert_eq!(count(&db.store, "hole_punch_results").await, 0);
+
+    let go_host = peer_id();
+    client
+        .register(punchr_proto::RegisterRequest {
+            client_id: go_host.to_bytes(),
+            agent_version: "punchr/go-client/0.8.0".into(),
+            protocols: Vec::new(),
+            api_key: key.clone(),
+        })
+        .await
+        .unwrap();
+    client
+        .track_hole_punch(impossible(&key, &go_host))
+        .await
+        .expect("the original Go client's result is kept");
+    assert_eq!(count(&db.store, "hole_punch_results").await, 1);
+}
 
 fn sorted(mut addresses: Vec<Multiaddr>) -> Vec<Multiaddr> {
     addresses.sort_by_key(|a| a.to_string());

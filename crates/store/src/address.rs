@@ -1,6 +1,6 @@
 //! Facts about a multiaddress that selection and reports need, derived once when it is stored.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use multiaddr::{Multiaddr, Protocol};
 
@@ -9,7 +9,8 @@ use multiaddr::{Multiaddr, Protocol};
 pub struct AddressFacts {
     /// The address goes through a circuit relay (`/p2p-circuit`).
     pub is_relay: bool,
-    /// The first IP component is globally routable. For a relay address that is the relay's IP.
+    /// The first IP component is globally routable ([`punchr_address::is_public_ip`]). For a
+    /// relay address that is the relay's IP.
     pub is_public: bool,
     /// The first IP component, if any.
     pub ip: Option<IpAddr>,
@@ -28,7 +29,7 @@ impl AddressFacts {
         });
         AddressFacts {
             is_relay: maddr.iter().any(|p| matches!(p, Protocol::P2pCircuit)),
-            is_public: ip.is_some_and(is_public_ip),
+            is_public: ip.is_some_and(punchr_address::is_public_ip),
             ip,
             transport: first_hop_transport(maddr),
         }
@@ -61,49 +62,6 @@ fn first_hop_transport(maddr: &Multiaddr) -> Option<&'static str> {
     transport
 }
 
-/// Whether an address is globally routable: not private, loopback, link-local, shared (CGNAT),
-/// documentation or otherwise special-purpose (IANA special-purpose registries). The benchmarking
-/// range 198.18.0.0/15 (RFC 2544) counts as public: it is the NAT lab's internet.
-pub(crate) fn is_public_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => is_public_ipv4(ip),
-        IpAddr::V6(ip) => is_public_ipv6(ip),
-    }
-}
-
-fn is_public_ipv4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    let shared = a == 100 && (64..128).contains(&b); // RFC 6598, carrier-grade NAT
-    let protocol_assignments = a == 192 && b == 0 && c == 0; // RFC 6890
-    !(ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || shared
-        || protocol_assignments
-        || a == 0
-        || a >= 240)
-}
-
-fn is_public_ipv6(ip: Ipv6Addr) -> bool {
-    if let Some(mapped) = ip.to_ipv4_mapped() {
-        return is_public_ipv4(mapped);
-    }
-    let first = ip.segments()[0];
-    let unique_local = first & 0xfe00 == 0xfc00; // fc00::/7
-    let link_local = first & 0xffc0 == 0xfe80; // fe80::/10
-    let documentation = first == 0x2001 && ip.segments()[1] == 0x0db8; // 2001:db8::/32
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || unique_local
-        || link_local
-        || documentation)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,24 +92,11 @@ mod tests {
     }
 
     #[test]
-    fn special_purpose_ranges_are_not_public() {
-        for ip in [
-            "10.0.0.1",
-            "100.64.0.1",
-            "127.0.0.1",
-            "169.254.1.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "2001:db8::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(!is_public_ip(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "198.18.0.1", "2606:4700::1111", "::ffff:1.1.1.1"] {
-            assert!(is_public_ip(ip.parse().unwrap()), "{ip}");
-        }
+    fn public_follows_the_one_definition() {
+        // The benchmarking range is not public (go-multiaddr drops it from DCUtR too).
+        assert!(!facts("/ip4/198.18.0.1/tcp/4001").is_public);
+        assert!(!facts("/ip4/10.0.0.1/tcp/4001").is_public);
+        assert!(facts("/ip4/11.0.1.10/tcp/4001").is_public);
     }
 
     #[test]

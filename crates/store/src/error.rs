@@ -57,6 +57,9 @@ pub enum StoreError {
     /// No API key with that name or id exists.
     #[error("no API key named {0:?}")]
     UnknownApiKey(String),
+    /// No API key with that id exists.
+    #[error("no API key with id {0}; `keys list` shows the ids")]
+    UnknownApiKeyId(i64),
     /// An API key with that name exists already.
     #[error("an API key named {0:?} exists already")]
     DuplicateApiKeyName(String),

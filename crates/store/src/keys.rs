@@ -213,6 +213,32 @@ impl Store {
         api_key_from_row(&row)
     }
 
+    /// Revokes the key with database id `id`, named or anonymous; its requests are refused from
+    /// now on. Revoking a revoked key keeps its first revocation time.
+    pub async fn revoke_api_key_id(&self, id: i64) -> Result<ApiKey> {
+        let row = sqlx::query(&format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {KEY_COLUMNS}"
+        ))
+        .bind(now_unix_nanos())
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => api_key_from_row(&row),
+            None => Err(StoreError::UnknownApiKeyId(id)),
+        }
+    }
+
+    /// How many anonymous keys are active (not revoked).
+    pub async fn active_anonymous_api_keys(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM api_keys WHERE anonymous AND revoked_at IS NULL")
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?,
+        )
+    }
+
     async fn active_api_key_named(&self, name: &str) -> Result<Option<ApiKey>> {
         let row = sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE name = $1 AND revoked_at IS NULL AND NOT anonymous"

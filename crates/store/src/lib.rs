@@ -40,7 +40,9 @@ pub use model::{
     RoleStrategy,
 };
 pub use results::InsertedResult;
-pub use selection::{Handout, Requester, SelectionRules};
+pub use selection::{
+    Handout, Requester, Selection, SelectionOutcome, SelectionRules, MAX_HANDOUT_ADDRESSES,
+};
 pub use time::{now_unix_nanos, parse_duration};
 
 /// Result type of this crate.

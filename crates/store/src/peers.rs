@@ -11,22 +11,42 @@ use crate::{now_unix_nanos, AddressFacts, NewConnectionEvent, PeerInfo, Result, 
 /// The protocol whose support makes a peer a hole punching candidate.
 pub(crate) const DCUTR_PROTOCOL: &str = "/libp2p/dcutr";
 
-/// Inserts or refreshes a peer and returns its database id. Unknown facts (no agent version, no
-/// protocols) leave what is stored untouched.
-pub(crate) async fn upsert_peer(conn: &mut AnyConnection, peer: &PeerInfo) -> Result<i64> {
+/// Who states a peer's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FactSource {
+    /// The honeypot, from identify: its facts are the ones selection and reports trust.
+    Honeypot,
+    /// Someone else (a result naming the peer, with no facts).
+    Other,
+}
+
+/// A peer's protocols sorted and deduplicated as JSON, and whether they include DCUtR.
+fn protocol_facts(peer: &PeerInfo) -> (String, bool) {
     let mut protocols = peer.protocols.clone();
     protocols.sort();
     protocols.dedup();
     let supports_dcutr = protocols.iter().any(|p| p == DCUTR_PROTOCOL);
-    let protocols_json = serde_json::to_string(&protocols).expect("strings serialise");
+    let json = serde_json::to_string(&protocols).expect("strings serialise");
+    (json, supports_dcutr)
+}
+
+/// Inserts or refreshes a peer and returns its database id. Unknown facts (no agent version, no
+/// protocols) leave what is stored untouched.
+pub(crate) async fn upsert_peer(
+    conn: &mut AnyConnection,
+    peer: &PeerInfo,
+    source: FactSource,
+) -> Result<i64> {
+    let (protocols_json, supports_dcutr) = protocol_facts(peer);
     let now = now_unix_nanos();
     let row = sqlx::query(
-        "INSERT INTO peers (peer_id, agent_version, protocols, supports_dcutr, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5) \
+        "INSERT INTO peers (peer_id, agent_version, protocols, supports_dcutr, seen_by_honeypot, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $6, $5, $5) \
          ON CONFLICT (peer_id) DO UPDATE SET \
            agent_version = COALESCE(excluded.agent_version, peers.agent_version), \
            protocols = CASE WHEN excluded.protocols = '[]' THEN peers.protocols ELSE excluded.protocols END, \
            supports_dcutr = CASE WHEN excluded.protocols = '[]' THEN peers.supports_dcutr ELSE excluded.supports_dcutr END, \
+           seen_by_honeypot = (peers.seen_by_honeypot OR excluded.seen_by_honeypot), \
            updated_at = CASE WHEN excluded.updated_at > peers.created_at THEN excluded.updated_at ELSE peers.created_at END \
          RETURNING id",
     )
@@ -35,8 +55,54 @@ pub(crate) async fn upsert_peer(conn: &mut AnyConnection, peer: &PeerInfo) -> Re
     .bind(protocols_json)
     .bind(supports_dcutr)
     .bind(now)
+    .bind(source == FactSource::Honeypot)
     .fetch_one(conn)
     .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Stores a host that the API key registers and returns its database id. Its facts are written
+/// only when the peer is the key's own: new, or known only as a host of this key. A peer the
+/// honeypot recorded, or another key's host, keeps its facts: a key must not take a remote out
+/// of selection (protocols without DCUtR) nor put its text under another peer's agent.
+async fn register_peer(conn: &mut AnyConnection, api_key_id: i64, host: &PeerInfo) -> Result<i64> {
+    let (protocols_json, supports_dcutr) = protocol_facts(host);
+    let now = now_unix_nanos();
+    let inserted = sqlx::query(
+        "INSERT INTO peers (peer_id, agent_version, protocols, supports_dcutr, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (peer_id) DO NOTHING RETURNING id",
+    )
+    .bind(&host.peer_id)
+    .bind(host.agent_version.as_deref())
+    .bind(&protocols_json)
+    .bind(supports_dcutr)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = inserted {
+        return Ok(row.try_get(0)?);
+    }
+    sqlx::query(
+        "UPDATE peers SET \
+           agent_version = COALESCE($2, agent_version), \
+           protocols = CASE WHEN $3 = '[]' THEN protocols ELSE $3 END, \
+           supports_dcutr = CASE WHEN $3 = '[]' THEN supports_dcutr ELSE $4 END, \
+           updated_at = CASE WHEN $5 > created_at THEN $5 ELSE created_at END \
+         WHERE peer_id = $1 AND NOT seen_by_honeypot \
+           AND NOT EXISTS (SELECT 1 FROM client_hosts h WHERE h.peer_id = peers.id AND h.api_key_id <> $6)",
+    )
+    .bind(&host.peer_id)
+    .bind(host.agent_version.as_deref())
+    .bind(&protocols_json)
+    .bind(supports_dcutr)
+    .bind(now)
+    .bind(api_key_id)
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query("SELECT id FROM peers WHERE peer_id = $1")
+        .bind(&host.peer_id)
+        .fetch_one(conn)
+        .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -99,10 +165,11 @@ pub(crate) async fn upsert_multi_addresses<'a>(
 }
 
 impl Store {
-    /// Inserts or refreshes a peer; returns its database id.
+    /// Inserts or refreshes a peer as the honeypot saw it (its own identity); returns its
+    /// database id.
     pub async fn upsert_peer(&self, peer: &PeerInfo) -> Result<i64> {
         let mut conn = self.pool().acquire().await?;
-        upsert_peer(&mut conn, peer).await
+        upsert_peer(&mut conn, peer, FactSource::Honeypot).await
     }
 
     /// The database id of a peer, if stored.
@@ -115,12 +182,13 @@ impl Store {
     }
 
     /// Binds a client's host to the API key that registered it; returns the host's peer id in the
-    /// database. Registering again refreshes the peer's facts and the host's last-seen time.
+    /// database. Registering again refreshes the host's last-seen time, and its facts when the
+    /// peer is the key's own (see `register_peer`).
     pub async fn register_host(&self, api_key_id: i64, host: &PeerInfo) -> Result<i64> {
         let mut conn = self.pool().acquire().await?;
         let written = async {
             let mut tx = conn.begin().await?;
-            let peer_db_id = upsert_peer(&mut tx, host).await?;
+            let peer_db_id = register_peer(&mut tx, api_key_id, host).await?;
             let now = now_unix_nanos();
             sqlx::query(
                 "INSERT INTO client_hosts (api_key_id, peer_id, registered_at, last_seen_at) VALUES ($1, $2, $3, $3) \
@@ -187,6 +255,45 @@ impl Store {
         Ok(hosts)
     }
 
+    /// Deletes the connection events opened before `cutoff` (Unix ns) with their addresses, in
+    /// batches so that no transaction holds the tables long; returns how many were deleted.
+    pub async fn delete_connection_events_before(&self, cutoff: i64) -> Result<u64> {
+        const BATCH: i64 = 10_000;
+        let mut deleted = 0;
+        loop {
+            let mut conn = self.pool().acquire().await?;
+            let batch = async {
+                let mut tx = conn.begin().await?;
+                let ids =
+                    "SELECT id FROM connection_events WHERE opened_at < $1 ORDER BY id LIMIT $2";
+                sqlx::query(&format!(
+                    "DELETE FROM connection_event_addresses WHERE connection_event_id IN ({ids})"
+                ))
+                .bind(cutoff)
+                .bind(BATCH)
+                .execute(&mut *tx)
+                .await?;
+                let done = sqlx::query(&format!(
+                    "DELETE FROM connection_events WHERE id IN ({ids})"
+                ))
+                .bind(cutoff)
+                .bind(BATCH)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(done)
+            }
+            .await;
+            discard_if_failed(&mut conn, &batch);
+            let done = batch?;
+            deleted += done;
+            if done < BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Records a NATed peer's connection to the honeypot with its advertised addresses, in one
     /// transaction; returns the event's id.
     pub async fn record_connection_event(&self, event: &NewConnectionEvent) -> Result<i64> {
@@ -207,8 +314,8 @@ async fn insert_connection_event(
     conn: &mut AnyConnection,
     event: &NewConnectionEvent,
 ) -> Result<i64> {
-    let local_id = upsert_peer(&mut *conn, &event.local).await?;
-    let remote_id = upsert_peer(&mut *conn, &event.remote).await?;
+    let local_id = upsert_peer(&mut *conn, &event.local, FactSource::Honeypot).await?;
+    let remote_id = upsert_peer(&mut *conn, &event.remote, FactSource::Honeypot).await?;
     let conn_address_id = upsert_multi_address(&mut *conn, &event.connection_address).await?;
     let advertised = upsert_multi_addresses(&mut *conn, &event.advertised_addresses).await?;
     let row = sqlx::query(

@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Connection, Row};
 
 use crate::engine::discard_if_failed;
 use crate::facts::Facts;
-use crate::peers::{upsert_multi_addresses, upsert_peer};
+use crate::peers::{upsert_multi_addresses, upsert_peer, FactSource};
 use crate::reason::failure_reason;
 use crate::sql::{flag, optional_flag};
 use crate::{
@@ -96,8 +96,18 @@ impl Store {
 }
 
 async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) -> Result<i64> {
-    let client_id = upsert_peer(&mut *conn, &PeerInfo::bare(&result.client_peer_id)).await?;
-    let remote_id = upsert_peer(&mut *conn, &PeerInfo::bare(&result.remote_peer_id)).await?;
+    let client_id = upsert_peer(
+        &mut *conn,
+        &PeerInfo::bare(&result.client_peer_id),
+        FactSource::Other,
+    )
+    .await?;
+    let remote_id = upsert_peer(
+        &mut *conn,
+        &PeerInfo::bare(&result.remote_peer_id),
+        FactSource::Other,
+    )
+    .await?;
     let address_ids = upsert_multi_addresses(&mut *conn, all_addresses(result)).await?;
     let listen_set_id =
         upsert_listen_set(&mut *conn, &result.listen_addresses, &address_ids).await?;
@@ -352,7 +362,12 @@ async fn insert_latency_measurement(
 ) -> Result<()> {
     // What the client says about the pinged peer stays with the measurement: a client must not
     // change the facts the selection relies on (a remote's DCUtR support).
-    let peer_id = upsert_peer(&mut *conn, &PeerInfo::bare(&measurement.peer.peer_id)).await?;
+    let peer_id = upsert_peer(
+        &mut *conn,
+        &PeerInfo::bare(&measurement.peer.peer_id),
+        FactSource::Other,
+    )
+    .await?;
     let mut protocols = measurement.peer.protocols.clone();
     protocols.sort();
     let stats = rtt_stats(&measurement.rtts);

@@ -13,6 +13,21 @@
 //! Nothing is decided on the shared list alone: the handout's transaction checks the remote's
 //! limit, freshness and addresses again, and when no listed remote is eligible the list is
 //! fetched anew before the answer is "none", so a remote that just became eligible is found.
+//!
+//! What a stranger with a key can make it do is bounded (issue 15, point 7): remotes already
+//! handed to the key within the repeat window are left out before any is tried (unless the
+//! honeypot saw the remote again since, which may have brought new addresses); a remote is
+//! checked by reads first and only one that looks eligible costs a write transaction; at most
+//! [`SelectionRules::max_tries`] remotes are tried per request; a key gets at most
+//! [`SelectionRules::handouts_per_key`] handouts per window, and at most
+//! [`SelectionRules::remote_limit_per_key`] of one remote's, so that one key cannot use up a
+//! remote's budget across all clients. A key is one client for these limits: hosts it
+//! registers do not multiply them.
+//!
+//! Only relay addresses whose relay hop is a public IP are served
+//! ([`punchr_address::has_public_relay_hop`]), at most [`MAX_HANDOUT_ADDRESSES`] per handout: a
+//! stranger who reaches the honeypot must not send the campaign's volunteers into their own
+//! home networks or at a victim.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,7 +51,20 @@ pub struct SelectionRules {
     pub remote_limit_window_ns: i64,
     /// A (remote, address) pair is not handed to the same client again within this window.
     pub repeat_window_ns: i64,
+    /// At most this many handouts to one API key per `remote_limit_window_ns`.
+    pub handouts_per_key: i64,
+    /// At most this many handouts of one remote to one API key per `remote_limit_window_ns`.
+    pub remote_limit_per_key: i64,
+    /// At most this many remotes are tried (each a write transaction) per request.
+    pub max_tries: usize,
+    /// Also serve relay addresses whose relay hop is not public (loopback tests, private test
+    /// networks); never in a campaign on the internet.
+    pub serve_private_relays: bool,
 }
+
+/// Most relay addresses in one handout. A NATed go-libp2p or kubo peer keeps two relays with a
+/// handful of addresses each; more than this is a peer padding its identify.
+pub const MAX_HANDOUT_ADDRESSES: usize = 16;
 
 impl Default for SelectionRules {
     fn default() -> Self {
@@ -46,6 +74,10 @@ impl Default for SelectionRules {
             remote_limit: 10,
             remote_limit_window_ns: MINUTE,
             repeat_window_ns: 10 * MINUTE,
+            handouts_per_key: 120,
+            remote_limit_per_key: 2,
+            max_tries: 8,
+            serve_private_relays: false,
         }
     }
 }
@@ -70,6 +102,26 @@ pub struct Requester {
     pub client_hosts: Vec<i64>,
 }
 
+/// What a GetAddrInfo request got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// The remote handed out, if any.
+    pub outcome: SelectionOutcome,
+    /// How many remotes were tried in a write transaction.
+    pub transactions: usize,
+}
+
+/// Whether a remote was handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectionOutcome {
+    /// This remote.
+    Handout(Handout),
+    /// No remote is eligible for this client now.
+    NoneEligible,
+    /// The key had its [`SelectionRules::handouts_per_key`] within the window.
+    KeyQuotaUsed,
+}
+
 /// How long one candidate list serves requests, ns (by the requests' `now`).
 pub(crate) const CANDIDATES_REUSE_NS: i64 = 1_000_000_000;
 
@@ -88,43 +140,113 @@ struct Candidates {
 }
 
 impl Store {
-    /// Picks a random eligible remote for `requester` and records the handout, or returns `None`
-    /// when no remote is eligible. `now` is Unix ns.
+    /// Picks a random eligible remote for `requester` and records the handout. `now` is Unix ns.
     pub async fn select_remote(
         &self,
         requester: &Requester,
         rules: &SelectionRules,
         now: i64,
-    ) -> Result<Option<Handout>> {
+    ) -> Result<Selection> {
+        let mut selection = Selection {
+            outcome: SelectionOutcome::NoneEligible,
+            transactions: 0,
+        };
+        if self.key_handouts(requester.api_key_id, rules, now).await? >= rules.handouts_per_key {
+            selection.outcome = SelectionOutcome::KeyQuotaUsed;
+            return Ok(selection);
+        }
+        let served = self.served_to_key(requester.api_key_id, rules, now).await?;
         let (listed, reused) = self.candidates(rules, now).await?;
-        if let Some(handout) = self
-            .hand_out_first(listed.to_vec(), requester, rules, now)
-            .await?
-        {
-            return Ok(Some(handout));
+        let untried = |ids: &[i64], tried: &HashSet<i64>| -> Vec<i64> {
+            ids.iter()
+                .copied()
+                .filter(|id| !served.contains(id) && !tried.contains(id))
+                .collect()
+        };
+        let mut tried = HashSet::new();
+        let mut tries = Tries {
+            left: rules.max_tries,
+            transactions: 0,
+        };
+        let mut handout = self
+            .hand_out_first(untried(&listed, &tried), requester, rules, now, &mut tries)
+            .await?;
+        if handout.is_none() && reused && tries.left > 0 {
+            // Every remote on the shared list was tried; one that joined since may be eligible.
+            tried.extend(listed.iter().copied());
+            let fresh = self.refresh_candidates(rules, now).await?;
+            handout = self
+                .hand_out_first(untried(&fresh, &tried), requester, rules, now, &mut tries)
+                .await?;
         }
-        if !reused {
-            return Ok(None);
+        selection.transactions = tries.transactions;
+        if let Some(handout) = handout {
+            selection.outcome = SelectionOutcome::Handout(handout);
         }
-        // Every remote on the shared list was tried; one that joined since may be eligible.
-        let tried: HashSet<i64> = listed.iter().copied().collect();
-        let fresh = self.refresh_candidates(rules, now).await?;
-        let untried = fresh.iter().copied().filter(|id| !tried.contains(id));
-        self.hand_out_first(untried.collect(), requester, rules, now)
-            .await
+        Ok(selection)
     }
 
-    /// Tries the remotes in random order; the first one that can be handed out is.
+    /// Handouts to the key within the rate window.
+    async fn key_handouts(&self, api_key_id: i64, rules: &SelectionRules, now: i64) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM handouts WHERE api_key_id = $1 AND handed_at > $2")
+                .bind(api_key_id)
+                .bind(now - rules.remote_limit_window_ns)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?,
+        )
+    }
+
+    /// Remotes handed to the key within the repeat window that the honeypot has not recorded
+    /// again since (by when the event was written: identify may come long after the connection
+    /// opened): they have nothing new for this client. The rows are the key's handouts in the
+    /// window, bounded by its quota.
+    async fn served_to_key(
+        &self,
+        api_key_id: i64,
+        rules: &SelectionRules,
+        now: i64,
+    ) -> Result<HashSet<i64>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT h.remote_peer_id FROM handouts h \
+             WHERE h.api_key_id = $1 AND h.handed_at > $2 \
+               AND NOT EXISTS (SELECT 1 FROM connection_events ce \
+                   WHERE ce.remote_peer_id = h.remote_peer_id AND ce.created_at > h.handed_at)",
+        )
+        .bind(api_key_id)
+        .bind(now - rules.repeat_window_ns)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<i64, _>(0)?))
+            .collect()
+    }
+
+    /// Tries the remotes in random order, within the request's budget; the first one that can
+    /// be handed out is.
     async fn hand_out_first(
         &self,
         mut remote_ids: Vec<i64>,
         requester: &Requester,
         rules: &SelectionRules,
         now: i64,
+        tries: &mut Tries,
     ) -> Result<Option<Handout>> {
         remote_ids.shuffle(&mut rand::thread_rng());
         for remote_id in remote_ids {
+            if tries.left == 0 {
+                break;
+            }
             let mut conn = self.pool().acquire().await?;
+            // Reads first: a remote that is not eligible costs no write transaction.
+            let eligible = check_remote(&mut conn, remote_id, requester, rules, now).await;
+            discard_if_failed(&mut conn, &eligible);
+            if eligible?.is_none() {
+                continue;
+            }
+            tries.left -= 1;
+            tries.transactions += 1;
             let tried = async {
                 let mut tx = conn.begin().await?;
                 let handout = try_hand_out(&mut tx, remote_id, requester, rules, now).await?;
@@ -196,7 +318,51 @@ impl Store {
     }
 }
 
-/// Within one transaction: lock the remote, re-check its rate limit, find the addresses this
+/// What is left of a request's budget of write transactions.
+#[derive(Debug)]
+struct Tries {
+    left: usize,
+    transactions: usize,
+}
+
+/// The addresses this client may get of the remote, or `None` when the remote is at one of its
+/// limits or has none; reads only.
+async fn check_remote(
+    conn: &mut AnyConnection,
+    remote_id: i64,
+    requester: &Requester,
+    rules: &SelectionRules,
+    now: i64,
+) -> Result<Option<Vec<(i64, String)>>> {
+    let (recent, by_key) = recent_handouts(&mut *conn, remote_id, requester, rules, now).await?;
+    if recent >= rules.remote_limit || by_key >= rules.remote_limit_per_key {
+        return Ok(None);
+    }
+    let addresses = eligible_addresses(&mut *conn, remote_id, requester, rules, now).await?;
+    Ok(Some(addresses).filter(|a| !a.is_empty()))
+}
+
+/// Handouts of the remote within the rate window: to anyone, and to this key.
+async fn recent_handouts(
+    conn: &mut AnyConnection,
+    remote_id: i64,
+    requester: &Requester,
+    rules: &SelectionRules,
+    now: i64,
+) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN api_key_id = $3 THEN 1 ELSE 0 END), 0) \
+         FROM handouts WHERE remote_peer_id = $1 AND handed_at > $2",
+    )
+    .bind(remote_id)
+    .bind(now - rules.remote_limit_window_ns)
+    .bind(requester.api_key_id)
+    .fetch_one(conn)
+    .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// Within one transaction: lock the remote, re-check its rate limits, find the addresses this
 /// client may get, and record the handout.
 async fn try_hand_out(
     conn: &mut AnyConnection,
@@ -213,20 +379,9 @@ async fn try_hand_out(
             .fetch_one(&mut *conn)
             .await?;
     let remote_peer_id: String = locked.try_get(0)?;
-    let recent: i64 =
-        sqlx::query("SELECT COUNT(*) FROM handouts WHERE remote_peer_id = $1 AND handed_at > $2")
-            .bind(remote_id)
-            .bind(now - rules.remote_limit_window_ns)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get(0)?;
-    if recent >= rules.remote_limit {
+    let Some(addresses) = check_remote(&mut *conn, remote_id, requester, rules, now).await? else {
         return Ok(None);
-    }
-    let addresses = eligible_addresses(&mut *conn, remote_id, requester, rules, now).await?;
-    if addresses.is_empty() {
-        return Ok(None);
-    }
+    };
     record_handout(&mut *conn, remote_id, requester, &addresses, now).await?;
     let addresses = addresses
         .into_iter()
@@ -261,12 +416,19 @@ async fn eligible_addresses(
         "SELECT DISTINCT m.id, m.maddr FROM connection_events ce \
          JOIN connection_event_addresses x ON x.connection_event_id = ce.id \
          JOIN multi_addresses m ON m.id = x.multi_address_id \
-         WHERE ce.remote_peer_id = $1 AND ce.opened_at > $2 AND m.is_relay \
+         WHERE ce.remote_peer_id = $1 AND ce.opened_at > $2 AND m.is_relay {} \
            AND NOT EXISTS (SELECT 1 FROM handouts h JOIN handout_addresses ha ON ha.handout_id = h.id \
                WHERE h.remote_peer_id = $1 AND ha.multi_address_id = m.id AND h.handed_at > $3 \
                  AND h.client_peer_id IN ({})) \
-         ORDER BY m.maddr",
-        placeholders(4, hosts.len())
+         ORDER BY m.maddr LIMIT {}",
+        if rules.serve_private_relays {
+            ""
+        } else {
+            "AND m.is_public"
+        },
+        placeholders(4, hosts.len()),
+        // Rows stored under an older rule may still fail the check below; read some spare.
+        4 * MAX_HANDOUT_ADDRESSES,
     );
     let mut query = sqlx::query(&sql)
         .bind(remote_id)
@@ -276,9 +438,17 @@ async fn eligible_addresses(
         query = query.bind(host);
     }
     let rows = query.fetch_all(conn).await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+    let mut addresses = Vec::new();
+    for row in &rows {
+        let text: String = row.try_get(1)?;
+        let servable = text.parse::<Multiaddr>().is_ok_and(|addr| {
+            punchr_address::is_dialable_relay_address(&addr, rules.serve_private_relays)
+        });
+        if servable && addresses.len() < MAX_HANDOUT_ADDRESSES {
+            addresses.push((row.try_get(0)?, text));
+        }
+    }
+    Ok(addresses)
 }
 
 async fn record_handout(

@@ -25,7 +25,51 @@ on_both_engines!(
     concurrent_writers_lose_nothing,
     reports_delivered_twice_are_stored_once,
     peer_facts_survive_bare_upserts,
+    old_connection_events_are_deleted_with_their_addresses,
 );
+
+/// The honeypot's retention setting: events opened before the cutoff go, with their address
+/// links; newer ones and the peers stay.
+async fn old_connection_events_are_deleted_with_their_addresses(db: TestDb) {
+    let remote = peer_id();
+    let event = |opened_at: i64| punchr_store::NewConnectionEvent {
+        local: punchr_store::PeerInfo::bare(peer_id().to_base58()),
+        remote: punchr_store::PeerInfo::bare(remote.to_base58()),
+        connection_address: "/ip4/11.0.0.9/tcp/4001".parse().unwrap(),
+        advertised_addresses: vec![relay_address(1, &remote), relay_address(2, &remote)],
+        opened_at,
+    };
+    let now = punchr_store::now_unix_nanos();
+    for age in [3, 2, 1] {
+        db.store
+            .record_connection_event(&event(now - age * 3_600_000_000_000))
+            .await
+            .unwrap();
+    }
+    let cutoff = now - 90 * 60_000_000_000;
+    assert_eq!(
+        db.store
+            .delete_connection_events_before(cutoff)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(count(&db.store, "connection_events").await, 1);
+    assert_eq!(count(&db.store, "connection_event_addresses").await, 2);
+    assert!(db
+        .store
+        .peer_db_id(&remote.to_base58())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        db.store
+            .delete_connection_events_before(cutoff)
+            .await
+            .unwrap(),
+        0
+    );
+}
 
 async fn count(store: &Store, table: &str) -> i64 {
     sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
@@ -137,7 +181,7 @@ async fn connection_events_keep_advertised_addresses(db: TestDb) {
     let remote = peer_id();
     let relay = relay_address(1, &remote);
     let private: Multiaddr = "/ip4/192.168.178.20/udp/4001/quic-v1".parse().unwrap();
-    let connection: Multiaddr = "/ip4/198.18.5.5/tcp/40123".parse().unwrap();
+    let connection: Multiaddr = "/ip4/11.18.5.5/tcp/40123".parse().unwrap();
     let event = NewConnectionEvent {
         local: PeerInfo::bare(peer_id().to_string()),
         remote: PeerInfo {

@@ -12,10 +12,11 @@ pub fn peer_id() -> PeerId {
     Keypair::generate_ed25519().public().to_peer_id()
 }
 
-/// A relay circuit address through relay number `relay` for `peer`.
+/// A relay circuit address through relay number `relay` for `peer`. The relay hop is public
+/// (11.0.0.0/8, the NAT lab's internet), as selection serves no other.
 pub fn relay_address(relay: u8, peer: &PeerId) -> Multiaddr {
     let relay_peer = relay_peer_ids()[usize::from(relay) % RELAYS];
-    format!("/ip4/198.18.1.{relay}/tcp/4001/p2p/{relay_peer}/p2p-circuit/p2p/{peer}")
+    format!("/ip4/11.1.1.{relay}/tcp/4001/p2p/{relay_peer}/p2p-circuit/p2p/{peer}")
         .parse()
         .expect("valid relay address")
 }
@@ -24,7 +25,7 @@ pub fn relay_address(relay: u8, peer: &PeerId) -> Multiaddr {
 /// [`relay_address`]).
 pub fn quic_relay_address(relay: u8, peer: &PeerId) -> Multiaddr {
     let relay_peer = relay_peer_ids()[usize::from(relay) % RELAYS];
-    format!("/ip4/198.18.1.{relay}/udp/4001/quic-v1/p2p/{relay_peer}/p2p-circuit/p2p/{peer}")
+    format!("/ip4/11.1.1.{relay}/udp/4001/quic-v1/p2p/{relay_peer}/p2p-circuit/p2p/{peer}")
         .parse()
         .expect("valid relay address")
 }

@@ -9,7 +9,7 @@ use punchr_testutil::fixtures;
 use punchr_testutil::libp2p_peers::RunningPeer;
 
 /// Starts a server on `location` (loopback, free ports unless `port` is given), with `extra`
-/// flags.
+/// flags. It serves the loopback relays of these tests (`--serve-private-relays`).
 pub async fn start_server(
     location: &str,
     port: u16,
@@ -26,6 +26,7 @@ pub async fn start_server(
         &port,
         "--telemetry-port",
         "0",
+        "--serve-private-relays",
     ];
     args.extend_from_slice(extra);
     let config = punchr_server::config::Cli::parse_from(args).server;

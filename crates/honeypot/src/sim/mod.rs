@@ -51,6 +51,12 @@ pub struct NodeSpec {
     pub external_addrs: Vec<Multiaddr>,
     /// Idle connections close after this.
     pub idle_timeout: Duration,
+    /// The agent version identify announces.
+    pub agent_version: String,
+}
+
+fn sim_agent() -> String {
+    format!("punchr-sim/{}", env!("CARGO_PKG_VERSION"))
 }
 
 impl NodeSpec {
@@ -66,6 +72,7 @@ impl NodeSpec {
             public_ip: Some(Ipv4Addr::new(198, 18, hi, lo.max(1))),
             external_addrs: Vec::new(),
             idle_timeout: Duration::from_secs(10),
+            agent_version: sim_agent(),
         }
     }
 
@@ -80,6 +87,7 @@ impl NodeSpec {
             public_ip: None,
             external_addrs: Vec::new(),
             idle_timeout: Duration::from_secs(300),
+            agent_version: sim_agent(),
         }
     }
 }
@@ -141,7 +149,7 @@ impl SimNode {
                     kad::Mode::Client
                 }));
                 let identify = identify::Config::new("ipfs/0.1.0".into(), key.public())
-                    .with_agent_version(format!("punchr-sim/{}", env!("CARGO_PKG_VERSION")))
+                    .with_agent_version(spec.agent_version.clone())
                     .with_push_listen_addr_updates(true);
                 SimBehaviour {
                     relay_client,

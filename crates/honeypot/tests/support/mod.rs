@@ -39,6 +39,10 @@ pub fn config(dir: &Path, db: &str, bootstrap: &[Multiaddr]) -> HoneypotConfig {
         bootstrap.iter().map(ToString::to_string).collect()
     };
     config.crawl_private_addrs = true;
+    // The sim's relays announce 198.18.x.y (not public); tests of the relay hop rule turn it off.
+    config.record_private_relays = true;
+    // Every simulated peer comes from 127.0.0.1; tests of the per-address limit lower it.
+    config.max_peers_per_address = 100_000;
     config.walk_pause = Duration::from_secs(3600);
     config
 }
@@ -128,11 +132,12 @@ pub async fn dht(count: u16, relays: u16, dcutr: u16) -> Vec<SimNode> {
     nodes
 }
 
-/// A NATed peer announcing a (fake) relay address, for visits that need no real relay.
+/// A NATed peer announcing a (fake) relay address with a public relay hop, for visits that need
+/// no real relay.
 pub fn visitor_spec(dcutr: bool) -> NodeSpec {
     let relay = PeerId::random();
     let mut spec = NodeSpec::nated(dcutr);
-    spec.external_addrs = vec![format!("/ip4/198.18.0.1/tcp/4001/p2p/{relay}/p2p-circuit")
+    spec.external_addrs = vec![format!("/ip4/11.0.0.1/tcp/4001/p2p/{relay}/p2p-circuit")
         .parse()
         .unwrap()];
     spec

@@ -476,3 +476,18 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     .await
     .expect("the HTTP request ran")
 }
+
+/// The value of the sample `series` (name and labels exactly as the encoder writes them).
+pub fn metric_sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.parse().ok()
+    })
+}
+
+/// The current value of the server's counter or gauge `series`, 0 before its first sample.
+pub async fn server_metric(server: &RunningServer, series: &str) -> f64 {
+    let (status, metrics) = http_get(server.telemetry_addr(), "/metrics").await;
+    assert_eq!(status, 200, "{metrics}");
+    metric_sample(&metrics, series).unwrap_or(0.0)
+}

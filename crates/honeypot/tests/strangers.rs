@@ -1,0 +1,173 @@
+//! What strangers make the honeypot record (issue 15, points 4 and 8), against the honeypot
+//! started as the binary starts it, with real libp2p peers on loopback: relay addresses whose
+//! relay hop is not public are not kept, fresh peer IDs from one address are limited, and an
+//! agent version with a NUL is stored without it (PostgreSQL refuses NUL in text).
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use libp2p::{Multiaddr, PeerId};
+use punchr_honeypot::inbound::SkipReason;
+use punchr_honeypot::sim::SimNode;
+use punchr_honeypot::{HoneypotConfig, Observation, RunningHoneypot};
+use punchr_testutil::{on_both_engines, TestDb};
+use sqlx::Row;
+use support::{observations_of, visitor_spec, within};
+
+on_both_engines!(
+    relay_addresses_into_private_networks_are_not_recorded,
+    fresh_peer_ids_from_one_address_are_limited,
+    an_agent_version_with_a_nul_is_stored_without_it,
+);
+
+async fn honeypot(
+    db: &TestDb,
+    dir: &std::path::Path,
+    adjust: impl FnOnce(&mut HoneypotConfig),
+) -> RunningHoneypot {
+    let mut config = support::config(dir, &db.location, &[]);
+    adjust(&mut config);
+    punchr_honeypot::start(&config)
+        .await
+        .expect("honeypot starts")
+}
+
+fn circuit(hop: &str) -> Multiaddr {
+    format!("{hop}/p2p/{}/p2p-circuit", PeerId::random())
+        .parse()
+        .unwrap()
+}
+
+/// A visitor announcing `addrs` as its relay addresses.
+async fn visitor(addrs: Vec<Multiaddr>, agent: Option<&str>) -> SimNode {
+    let mut spec = visitor_spec(true);
+    spec.external_addrs = addrs;
+    if let Some(agent) = agent {
+        spec.agent_version = agent.to_owned();
+    }
+    SimNode::start(spec).await.unwrap()
+}
+
+async fn stored_addresses(db: &TestDb, peer: &PeerId) -> BTreeSet<String> {
+    sqlx::query(
+        "SELECT m.maddr FROM connection_events ce \
+         JOIN peers p ON p.id = ce.remote_peer_id \
+         JOIN connection_event_addresses a ON a.connection_event_id = ce.id \
+         JOIN multi_addresses m ON m.id = a.multi_address_id WHERE p.peer_id = $1",
+    )
+    .bind(peer.to_base58())
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.try_get(0).unwrap())
+    .collect()
+}
+
+async fn relay_addresses_into_private_networks_are_not_recorded(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let honeypot = honeypot(&db, dir.path(), |c| c.record_private_relays = false).await;
+    let mut observations = honeypot.observe();
+    let public = circuit("/ip4/11.0.5.5/tcp/4001");
+    let mixed = visitor(
+        vec![
+            circuit("/ip4/192.168.1.1/tcp/80"),
+            circuit("/ip4/127.0.0.1/tcp/22"),
+            public.clone(),
+        ],
+        None,
+    )
+    .await;
+    let lure = visitor(vec![circuit("/ip4/10.0.0.1/tcp/4001")], None).await;
+    for node in [&mixed, &lure] {
+        within("a connection", node.connect(honeypot.tcp_addr().unwrap()))
+            .await
+            .unwrap();
+    }
+    let seen = observations_of(&mut observations, &[mixed.peer_id(), lure.peer_id()], 1).await;
+    assert!(
+        matches!(&seen[&mixed.peer_id()][0], Observation::Recorded { relay_addresses, .. } if *relay_addresses == vec![public.clone()]),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen[&lure.peer_id()][0],
+        Observation::Skipped {
+            peer: lure.peer_id(),
+            reason: SkipReason::NoPublicRelay
+        }
+    );
+    assert_eq!(
+        stored_addresses(&db, &mixed.peer_id()).await,
+        BTreeSet::from([public.to_string()])
+    );
+    assert!(stored_addresses(&db, &lure.peer_id()).await.is_empty());
+    honeypot.shutdown().await.unwrap();
+}
+
+async fn fresh_peer_ids_from_one_address_are_limited(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let honeypot = honeypot(&db, dir.path(), |c| c.max_peers_per_address = 3).await;
+    let mut observations = honeypot.observe();
+    let mut sybils = Vec::new();
+    for _ in 0..6 {
+        let node = visitor(vec![circuit("/ip4/11.0.5.5/tcp/4001")], None).await;
+        within("a connection", node.connect(honeypot.tcp_addr().unwrap()))
+            .await
+            .unwrap();
+        sybils.push(node);
+    }
+    let peers: Vec<PeerId> = sybils.iter().map(SimNode::peer_id).collect();
+    let seen = observations_of(&mut observations, &peers, 1).await;
+    let recorded = peers
+        .iter()
+        .filter(|p| matches!(seen[p][0], Observation::Recorded { .. }))
+        .count();
+    let limited = peers
+        .iter()
+        .filter(|p| {
+            seen[p][0]
+                == Observation::Skipped {
+                    peer: **p,
+                    reason: SkipReason::WriteLimited,
+                }
+        })
+        .count();
+    assert_eq!((recorded, limited), (3, 3), "{seen:?}");
+    let events: i64 = sqlx::query("SELECT COUNT(*) FROM connection_events")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(events, 3);
+    honeypot.shutdown().await.unwrap();
+}
+
+async fn an_agent_version_with_a_nul_is_stored_without_it(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let honeypot = honeypot(&db, dir.path(), |_| {}).await;
+    let mut observations = honeypot.observe();
+    let node = visitor(
+        vec![circuit("/ip4/11.0.5.5/tcp/4001")],
+        Some("go-ipfs\0/0.1"),
+    )
+    .await;
+    within("a connection", node.connect(honeypot.tcp_addr().unwrap()))
+        .await
+        .unwrap();
+    let seen = observations_of(&mut observations, &[node.peer_id()], 1).await;
+    assert!(
+        matches!(seen[&node.peer_id()][0], Observation::Recorded { .. }),
+        "{seen:?}"
+    );
+    let agent: Option<String> = sqlx::query("SELECT agent_version FROM peers WHERE peer_id = $1")
+        .bind(node.peer_id().to_base58())
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(agent.as_deref(), Some("go-ipfs/0.1"));
+    honeypot.shutdown().await.unwrap();
+}
