@@ -122,7 +122,11 @@ impl Lab {
                 state.state.namespaces.push(ns.clone());
                 state.save()?;
             }
-            wiring::create_namespace(&lab.sys, &ns, routers.contains(&ns))?;
+            let router = routers.contains(&ns);
+            wiring::create_namespace(&lab.sys, &ns, router)?;
+            if router {
+                wiring::set_udp_timeout(&ns, scenario.nat.udp_timeout)?;
+            }
         }
         lab.check_stop()?;
         wiring::wire(&lab.sys, &lab.plan)?;

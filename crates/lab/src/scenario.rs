@@ -64,6 +64,18 @@ pub struct Scenario {
     pub routers: Vec<Router>,
     /// The peers, in file order.
     pub peers: Vec<Peer>,
+    /// Behaviour every router shares.
+    pub nat: NatSettings,
+}
+
+/// `[nat]`: settings of every router's NAT.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NatSettings {
+    /// How long a UDP mapping outlives its last packet (`udp_timeout`); default: the kernel's
+    /// (30 s before a reply, 120 s after). A mapping left over from an earlier punch lets the
+    /// remote's plain dial in, so a campaign that punches one pair again sooner measures
+    /// reversals, not hole punches; consumer routers often keep UDP mappings for only 30 s.
+    pub udp_timeout: Option<Duration>,
 }
 
 /// Campaign settings.
@@ -241,6 +253,14 @@ struct RawScenario {
     routers: Vec<RawRouter>,
     #[serde(default, rename = "peer")]
     peers: Vec<RawPeer>,
+    #[serde(default)]
+    nat: RawNat,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNat {
+    udp_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -554,6 +574,19 @@ impl RawScenario {
                 )));
             }
         }
+        let udp_timeout = match &self.nat.udp_timeout {
+            Some(text) => {
+                let timeout =
+                    parse_duration(text).map_err(|e| invalid(format!("nat.udp_timeout: {e}")))?;
+                if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&timeout) {
+                    return Err(invalid(format!(
+                        "nat.udp_timeout: must be 1s to 1h, got {text}"
+                    )));
+                }
+                Some(timeout)
+            }
+            None => None,
+        };
         Ok(Scenario {
             name: self.name,
             description: self.description,
@@ -561,6 +594,7 @@ impl RawScenario {
             default_link,
             routers,
             peers,
+            nat: NatSettings { udp_timeout },
         })
     }
 }

@@ -22,6 +22,22 @@ pub fn create_namespace(sys: &Sys, ns: &str, forwarding: bool) -> Result<()> {
     Ok(())
 }
 
+/// Sets how long a router's UDP mappings (conntrack entries) live after their last packet, for
+/// unreplied and replied flows alike; `None` keeps the kernel's defaults. The settings are per
+/// namespace.
+pub fn set_udp_timeout(ns: &str, timeout: Option<std::time::Duration>) -> Result<()> {
+    let Some(timeout) = timeout else {
+        return Ok(());
+    };
+    let seconds = timeout.as_secs().max(1).to_string();
+    netns::sysctl(ns, "net.netfilter.nf_conntrack_udp_timeout", &seconds)?;
+    netns::sysctl(
+        ns,
+        "net.netfilter.nf_conntrack_udp_timeout_stream",
+        &seconds,
+    )
+}
+
 /// Connects `child_if` in `child_ns` to the bridge `bridge` in `parent_ns` through a veth pair
 /// whose parent end is called `port`, then addresses the child end.
 fn attach(

@@ -91,13 +91,19 @@ impl ServerProcess {
             if let Some(status) = self.child.try_wait()? {
                 return Err(self.failure(&format!("the server exited with {status}")));
             }
-            if tokio::net::TcpStream::connect(self.grpc_addr).await.is_ok() {
+            // The dashboard is bound after gRPC: a caller may use either port at once.
+            let grpc = tokio::net::TcpStream::connect(self.grpc_addr).await.is_ok();
+            let dashboard = tokio::net::TcpStream::connect(self.dashboard_addr)
+                .await
+                .is_ok();
+            if grpc && dashboard {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(self.failure(&format!(
-                    "the server did not listen on {} within {START_TIMEOUT:?}",
-                    self.grpc_addr
+                    "the server did not listen on {} (gRPC) and {} (dashboard) within \
+                     {START_TIMEOUT:?}",
+                    self.grpc_addr, self.dashboard_addr
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
