@@ -5,8 +5,7 @@ use std::time::Duration;
 
 mod common;
 
-use clap::Parser;
-use common::{seed_honeypot_sighting, start_server};
+use common::{loopback_client_config, seed_honeypot_sighting, start_server};
 use punchr_client::config::ClientConfig;
 use punchr_client::run::Client;
 use punchr_store::{AttemptOutcome, LatencyKind, Outcome};
@@ -26,32 +25,9 @@ fn client_config(
     outbox: &std::path::Path,
     extra: &[&str],
 ) -> ClientConfig {
-    let port = server.grpc_addr().port().to_string();
-    let mut args = vec![
-        "punchr-client",
-        "--api-key",
-        key,
-        "--server-host",
-        "127.0.0.1",
-        "--server-port",
-        &port,
-        "--host-count",
-        "1",
-        "--seed",
-        "end-to-end",
-        "--assume-public",
-        "--dial-private-relays",
-        "--bootstrap-peers",
-        "none",
-        "--listen",
-        "127.0.0.1",
-        "--telemetry-port",
-        "0",
-        "--outbox",
-        outbox.to_str().expect("utf-8 path"),
-    ];
-    args.extend_from_slice(extra);
-    ClientConfig::parse_from(args)
+    let mut flags = vec!["--dial-private-relays"];
+    flags.extend_from_slice(extra);
+    loopback_client_config(server, key, "end-to-end", outbox, &flags)
 }
 
 async fn a_round_punches_through_and_is_stored(db: TestDb) {

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 mod common;
 
-use clap::Parser;
-use common::start_server;
-use punchr_client::config::ClientConfig;
+use common::{loopback_client_config, start_server};
 use punchr_client::run::Client;
 use punchr_store::{NewConnectionEvent, PeerInfo};
 use punchr_testutil::fixtures;
@@ -45,33 +43,13 @@ async fn a_relay_address_into_the_volunteers_network_is_never_dialed() {
         .unwrap();
 
     let outbox = tempfile::tempdir().unwrap();
-    let port = server.grpc_addr().port().to_string();
-    let config = ClientConfig::parse_from([
-        "punchr-client",
-        "--api-key",
+    let config = loopback_client_config(
+        &server,
         key.expose(),
-        "--server-host",
-        "127.0.0.1",
-        "--server-port",
-        &port,
-        "--host-count",
-        "1",
-        "--seed",
         "relay-scope",
-        "--assume-public",
-        "--bootstrap-peers",
-        "none",
-        "--listen",
-        "127.0.0.1",
-        "--telemetry-port",
-        "0",
-        "--rounds",
-        "1",
-        "--no-peer-wait",
-        "100ms",
-        "--outbox",
-        outbox.path().to_str().unwrap(),
-    ]);
+        outbox.path(),
+        &["--rounds", "1", "--no-peer-wait", "100ms"],
+    );
     let client = Client::start(config).expect("client starts");
     let (_stop, stopped) = watch::channel(false);
     let summary = tokio::time::timeout(Duration::from_secs(90), client.run(stopped))

@@ -50,3 +50,39 @@ pub async fn seed_honeypot_sighting(store: &Store, remote: &RunningPeer) {
         .await
         .expect("seed the honeypot's sighting");
 }
+
+/// A one-host client of `server` on loopback: no bootstrap peers, its listen address taken as
+/// public, no telemetry, results in `outbox`. Tests add their own flags (`extra`).
+pub fn loopback_client_config(
+    server: &punchr_server::RunningServer,
+    key: &str,
+    seed: &str,
+    outbox: &std::path::Path,
+    extra: &[&str],
+) -> punchr_client::config::ClientConfig {
+    let port = server.grpc_addr().port().to_string();
+    let mut args = vec![
+        "punchr-client",
+        "--api-key",
+        key,
+        "--server-host",
+        "127.0.0.1",
+        "--server-port",
+        &port,
+        "--host-count",
+        "1",
+        "--seed",
+        seed,
+        "--assume-public",
+        "--bootstrap-peers",
+        "none",
+        "--listen",
+        "127.0.0.1",
+        "--telemetry-port",
+        "0",
+        "--outbox",
+        outbox.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    punchr_client::config::ClientConfig::parse_from(args)
+}
