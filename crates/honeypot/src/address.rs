@@ -1,8 +1,15 @@
-//! Which advertised addresses make a peer "reachable only through relays".
+//! Which advertised addresses make a peer one that is reached through relays.
 //!
-//! The rule is the original honeypot's (`punchr-original.md` §6.3, step 5): a peer qualifies when
-//! every address it advertises is either relayed (`/p2p-circuit`) or private, and at least one is
-//! relayed. "Private" means the ranges go-multiaddr's `IsPrivateAddr` lists — 127/8, 10/8,
+//! A peer qualifies when it advertises at least one relayed address (`/p2p-circuit`). The
+//! original honeypot (`punchr-original.md` §6.3, step 5) also required every other address to be
+//! private, which fit go-libp2p of its time: a host that AutoNAT found private replaced its
+//! public addresses by relay addresses. go-libp2p with AutoNAT v2 (v0.42 and later, every kubo
+//! since) advertises the address its NAT maps for it beside its relay addresses until AutoNAT v2
+//! servers have found that address unreachable, and drops the relay addresses once one is found
+//! reachable. So relay addresses are what says "behind a NAT"; a public address beside them is an
+//! unverified guess of the peer's own. In the lab such a kubo was skipped on every connection
+//! while the original rule held. A peer with public addresses and no relayed one is public.
+//! "Private" means the ranges go-multiaddr's `IsPrivateAddr` lists — 127/8, 10/8,
 //! 100.64/10, 172.16/12, 192.168/16, 169.254/16, ::1, fc00::/7, fe80::/10 — plus the unspecified
 //! addresses, which nobody can dial either. Everything else counts as public, including
 //! 198.18.0.0/15, which the NAT lab uses as its internet, and addresses without an IP
@@ -71,9 +78,9 @@ fn is_private_ipv6(ip: Ipv6Addr) -> bool {
 /// What a peer's advertised addresses say about its reachability.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reachability {
-    /// Every address is relayed or private and these are the relayed ones (never empty).
-    RelayOnly(Vec<Multiaddr>),
-    /// The peer advertises this public address.
+    /// The peer advertises these relayed addresses (never empty), whatever else it advertises.
+    Relayed(Vec<Multiaddr>),
+    /// The peer advertises no relayed address and this public one.
     Public(Multiaddr),
     /// No relayed and no public address (possibly no address at all).
     NoRelay,
@@ -81,18 +88,17 @@ pub enum Reachability {
 
 /// Applies the rule of the module doc to a peer's advertised addresses.
 pub fn reachability(addrs: &[Multiaddr]) -> Reachability {
-    let mut relays = Vec::new();
-    for addr in addrs {
-        match kind(addr) {
-            AddressKind::Public => return Reachability::Public(addr.clone()),
-            AddressKind::Relayed => relays.push(addr.clone()),
-            AddressKind::Private => {}
-        }
+    let relays: Vec<Multiaddr> = addrs
+        .iter()
+        .filter(|a| kind(a) == AddressKind::Relayed)
+        .cloned()
+        .collect();
+    if !relays.is_empty() {
+        return Reachability::Relayed(relays);
     }
-    if relays.is_empty() {
-        Reachability::NoRelay
-    } else {
-        Reachability::RelayOnly(relays)
+    match addrs.iter().find(|a| kind(a) == AddressKind::Public) {
+        Some(public) => Reachability::Public(public.clone()),
+        None => Reachability::NoRelay,
     }
 }
 
@@ -167,12 +173,12 @@ mod tests {
     }
 
     #[test]
-    fn relay_only_peers_need_at_least_one_relay_address() {
+    fn relayed_peers_need_at_least_one_relay_address() {
         let private = addr("/ip4/192.168.1.20/udp/4001/quic-v1");
         let relay = addr(RELAY);
         assert_eq!(
             reachability(&[private.clone(), relay.clone()]),
-            Reachability::RelayOnly(vec![relay.clone()])
+            Reachability::Relayed(vec![relay.clone()])
         );
         assert_eq!(
             reachability(std::slice::from_ref(&private)),
@@ -181,8 +187,25 @@ mod tests {
         assert_eq!(reachability(&[]), Reachability::NoRelay);
         let public = addr("/ip4/198.18.0.7/tcp/4001");
         assert_eq!(
-            reachability(&[relay, public.clone(), private]),
+            reachability(&[public.clone(), private]),
             Reachability::Public(public)
+        );
+    }
+
+    /// kubo behind a NAT, as it identifies before AutoNAT v2 found its mapped address
+    /// unreachable: relay addresses, the mapped public address, its LAN and loopback addresses.
+    #[test]
+    fn a_public_address_beside_relay_addresses_is_the_peers_unverified_guess() {
+        let relay = addr(RELAY);
+        let mapped = addr("/ip4/11.129.0.10/udp/4001/quic-v1");
+        assert_eq!(
+            reachability(&[
+                relay.clone(),
+                mapped,
+                addr("/ip4/127.0.0.1/tcp/4001"),
+                addr("/ip4/192.168.2.10/tcp/4001"),
+            ]),
+            Reachability::Relayed(vec![relay])
         );
     }
 
@@ -191,8 +214,8 @@ mod tests {
         let dns = addr("/dns4/node.example.com/tcp/4001");
         assert_eq!(kind(&dns), AddressKind::Public);
         assert_eq!(
-            reachability(&[addr(RELAY), dns.clone()]),
-            Reachability::Public(dns)
+            reachability(std::slice::from_ref(&dns)),
+            Reachability::Public(dns.clone())
         );
     }
 

@@ -8,7 +8,7 @@
 //! passed; [`Tracker::closed`] forgets a connection and, with its last connection, the peer.
 //! So the state is bounded by the open inbound connections, which the connection limits bound.
 //!
-//! A peer is recorded when it speaks `/libp2p/dcutr` and is reachable only through relays
+//! A peer is recorded when it speaks `/libp2p/dcutr` and advertises relay addresses
 //! ([`crate::address`]). Every qualifying inbound connection is one connection event (as in the
 //! original); later identify results on it (pushes) make another event only when they bring a
 //! relay address not recorded for that peer before.
@@ -80,7 +80,7 @@ impl RecordReason {
 pub enum SkipReason {
     /// The peer does not speak `/libp2p/dcutr`.
     NoDcutr,
-    /// The peer advertises a public address.
+    /// The peer advertises a public address and no relayed one.
     PublicAddress,
     /// The peer advertises no relay address.
     NoRelayAddress,
@@ -503,7 +503,7 @@ fn classify(identity: &Identity, allow_private_relays: bool) -> Result<Vec<Multi
         return Err(SkipReason::NoDcutr);
     }
     let relays = match reachability(&identity.listen_addrs) {
-        Reachability::RelayOnly(relays) => relays,
+        Reachability::Relayed(relays) => relays,
         Reachability::Public(_) => return Err(SkipReason::PublicAddress),
         Reachability::NoRelay => return Err(SkipReason::NoRelayAddress),
     };

@@ -88,7 +88,7 @@ fn other_peers_are_skipped_with_their_reason() {
     let cases = [
         (identity(false, &[RELAY_A]), SkipReason::NoDcutr),
         (
-            identity(true, &[RELAY_A, "/ip4/198.18.3.3/tcp/4001"]),
+            identity(true, &["/ip4/198.18.3.3/tcp/4001"]),
             SkipReason::PublicAddress,
         ),
         (
@@ -156,6 +156,26 @@ fn every_qualifying_connection_is_an_event_but_pushes_count_per_peer() {
         Decision::None
     );
     assert_eq!(t.sizes().peers, 1);
+}
+
+/// go-libp2p with AutoNAT v2 (kubo) announces the address its NAT maps beside its relay
+/// addresses until AutoNAT v2 servers found it unreachable: it is recorded, with the relay
+/// addresses alone.
+#[test]
+fn a_relayed_peer_with_an_unverified_public_address_is_recorded() {
+    let now = Instant::now();
+    let mut t = tracker(10);
+    let peer = PeerId::random();
+    open(&mut t, 1, peer, now);
+    let decision = t.identified(
+        conn(1),
+        identity(true, &[RELAY_A, "/ip4/11.129.0.10/udp/4001/quic-v1"]),
+        0,
+    );
+    let Decision::Record { sighting, .. } = decision else {
+        panic!("not recorded: {decision:?}");
+    };
+    assert_eq!(sighting.identity.listen_addrs, vec![addr(RELAY_A)]);
 }
 
 #[test]

@@ -11,9 +11,11 @@
 //     retrieval, telemetry, mDNS, UPnP and the gateway are off;
 //   - the swarm on TCP and QUIC-v1 at 0.0.0.0:--port.
 //
-// Then it runs `ipfs daemon` and, every --lookup-interval, a random peer lookup through the
-// daemon's API, standing in for the content lookups that make field nodes walk the DHT and meet
-// the honeypot. The daemon's hole punching log (p2p-holepunch at debug) goes to stderr.
+// Then it runs `ipfs daemon` and, every --lookup-interval, a walk toward a random key through
+// the daemon's API (`dht/query`, the closest peers to it), standing in for the content lookups
+// that make field nodes walk the DHT and meet the honeypot. (`routing/findpeer` does not walk:
+// with this config it answered "not found" at once and queried no peer, so kubo never met the
+// honeypot.) The daemon's hole punching log (p2p-holepunch at debug) goes to stderr.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -139,7 +142,7 @@ func run() error {
 	exited := make(chan error, 1)
 	go func() { exited <- daemon.Wait() }()
 
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/v0/routing/findpeer?arg=", apiPort)
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/v0/dht/query?arg=", apiPort)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -156,7 +159,7 @@ func run() error {
 			return nil
 		case <-ticker.C:
 			if len(boots) > 0 {
-				go findRandomPeer(ctx, api, interval)
+				go walkToRandomKey(ctx, api, interval)
 			}
 		}
 	}
@@ -187,9 +190,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// findRandomPeer walks the DHT toward a random peer ID (it is never found: the walk is the
-// point).
-func findRandomPeer(ctx context.Context, api string, timeout time.Duration) {
+// walkToRandomKey walks the DHT toward a random peer ID and reads the answer to its end (the
+// walk, not the answer, is the point).
+func walkToRandomKey(ctx context.Context, api string, timeout time.Duration) {
 	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		return
@@ -205,6 +208,7 @@ func findRandomPeer(ctx context.Context, api string, timeout time.Duration) {
 		return
 	}
 	if resp, err := http.DefaultClient.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
 }

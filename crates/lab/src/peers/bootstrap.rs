@@ -1,12 +1,22 @@
 //! A Kademlia DHT server (forced server mode) that others bootstrap from. Peers that identify as
 //! DHT servers are added to its routing table with their listen addresses, as rust-libp2p's own
 //! bootstrap server does, so lookups lead clients to every server, the honeypot included.
+//!
+//! Like the field's DHT servers (kubo's serve AutoNAT v2 by default), it is an AutoNAT v2
+//! server, so a go-libp2p remote that runs the AutoNAT v2 client (kubo does, as go-libp2p v0.42
+//! and later can) learns that the address its NAT maps for it is unreachable, as it would in the
+//! field. The server dials back from a fresh port (rust-libp2p's `allocate_new_port`), so a NAT
+//! that filters by endpoint refuses the dial back as it refuses a stranger. Measured with kubo
+//! behind a port-restricted NAT: its QUIC address was found unreachable within 15 s of start;
+//! its TCP probes all failed on kubo's side with no request reaching these servers' handlers,
+//! so kubo keeps announcing its mapped TCP address as "unknown" (the honeypot records it all
+//! the same, see `punchr_honeypot::address`).
 
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, kad, noise, ping, tcp, yamux, Swarm, SwarmBuilder};
+use libp2p::{autonat, identify, kad, noise, ping, tcp, yamux, Swarm, SwarmBuilder};
 
 use super::{
     identify as identify_behaviour, identity, listen_addrs, peer_error, split_peer, BootstrapArgs,
@@ -18,6 +28,7 @@ struct Behaviour {
     kad: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
+    autonat: autonat::v2::server::Behaviour,
 }
 
 /// Serves the DHT until stopped.
@@ -44,6 +55,7 @@ pub async fn run(args: BootstrapArgs) -> Result<()> {
                 kad,
                 identify: identify_behaviour(key, "punchr-lab-bootstrap"),
                 ping: ping::Behaviour::default(),
+                autonat: autonat::v2::server::Behaviour::default(),
             }
         })
         .map_err(|e| peer_error(e.to_string()))?
@@ -89,6 +101,15 @@ fn on_event(swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
             is_new_peer: true,
             ..
         })) => tracing::info!(%peer, "new DHT server in the routing table"),
+        SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => tracing::info!(
+            event = "autonat_dial_back",
+            client = %event.client,
+            tested_addr = %event.tested_addr,
+            // Whether the exchange finished; the dial back's own verdict goes only to the
+            // client (libp2p-autonat's event does not carry it).
+            answered = event.result.is_ok(),
+            "tested an address for a client"
+        ),
         _ => {}
     }
 }

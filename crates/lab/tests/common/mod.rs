@@ -52,6 +52,36 @@ pub fn options() -> LabOptions {
     }
 }
 
+/// Runs `punchr-lab run ARGS` in-process, as a user's command line would, prints its report,
+/// checks that it left no namespace and wrote an HTML report with a chart, and returns the
+/// measured cells.
+pub fn run_campaign(args: &[&str]) -> Vec<punchr_lab::measured::Cell> {
+    use clap::Parser;
+    use punchr_lab::cli::{Cli, Command};
+    build_punchr_binaries();
+    let cli = Cli::try_parse_from(["punchr-lab", "run"].iter().chain(args))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Command::Run(args) = cli.command else {
+        unreachable!("parsed as run")
+    };
+    let config = punchr_lab::commands::run_config(&args, options(), bin_dir())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut collector =
+        punchr_lab::collector::Collector::for_campaign(&config.scenario.campaign, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let report =
+        punchr_lab::campaign::run(sys(), &config, &mut collector).unwrap_or_else(|e| panic!("{e}"));
+    println!("{report}");
+    assert!(
+        leftover_namespaces(&report.run_id).is_empty(),
+        "the campaign left namespaces behind"
+    );
+    let html = collector.html_written.expect("HTML report written");
+    let page = std::fs::read_to_string(&html).expect("read the HTML report");
+    assert!(page.contains("<svg"), "the HTML report has a chart");
+    collector.cells
+}
+
 /// Namespaces of run `id` that still exist.
 pub fn leftover_namespaces(id: &str) -> Vec<String> {
     let prefix = format!("{NETNS_PREFIX}{id}-");

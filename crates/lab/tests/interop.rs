@@ -1,0 +1,67 @@
+//! The interop campaign CI runs (issue 13, point 10): `punchr-client` behind a port-restricted
+//! NAT punches remotes of the field's own implementations behind port-restricted NATs — go-libp2p
+//! of each DCUtR role era (v0.40: roles swapped against the spec; v0.47: `legacyBehavior`;
+//! v0.52: the spec's roles, switching on attempt 3) and a real kubo node — over TCP and over
+//! QUIC, through the real server and honeypot, with the remotes found by the honeypot as in the
+//! field. NAT theory predicts success for every cell, so each implementation and transport must
+//! have enough decided punches and succeed in nine of ten of them.
+//!
+//! The remotes are built outside the clone by `scripts/lab-peers`; the campaign fails, naming
+//! the command, when one is missing. js-libp2p is left out: it is known to fail hole punching
+//! (no `SO_REUSEPORT`), which the README's interop table shows; a CI check of it would only
+//! assert that failure.
+
+mod common;
+
+use common::run_campaign;
+use punchr_lab::measured::Verdict;
+use punchr_report::lab::CellTransport;
+
+/// Remote implementations of the campaign.
+const IMPLEMENTATIONS: [&str; 4] = ["go-v0.40", "go-v0.47", "go-v0.52", "kubo"];
+
+/// Decided punches (SUCCESS or FAILED) each implementation needs per transport.
+const MIN_DECIDED: u64 = 4;
+
+#[test]
+fn punchr_client_punches_every_go_libp2p_era_and_kubo_over_tcp_and_quic() {
+    let impls = IMPLEMENTATIONS.join(",");
+    let cells = run_campaign(&[
+        "--scenario",
+        "interop",
+        "--remote-impls",
+        &impls,
+        "--client-nats",
+        "port-restricted",
+        "--hosts-per-client",
+        "3",
+        "--duration",
+        "210s",
+    ]);
+    let mut problems = Vec::new();
+    for implementation in IMPLEMENTATIONS {
+        for transport in [CellTransport::Tcp, CellTransport::Quic] {
+            let Some(cell) = cells.iter().find(|c| {
+                c.remote_impl == implementation
+                    && c.transport == transport
+                    && c.client_nat == "port-restricted"
+            }) else {
+                problems.push(format!("{implementation} {transport:?}: no punches"));
+                continue;
+            };
+            let decided = cell.outcomes.success + cell.outcomes.failed;
+            if decided < MIN_DECIDED {
+                problems.push(format!(
+                    "{implementation} {transport:?}: only {decided} decided punches: {cell:?}"
+                ));
+            } else if cell.outcomes.success * 10 < decided * 9 || cell.verdict == Verdict::Disagrees
+            {
+                problems.push(format!(
+                    "{implementation} {transport:?}: {} of {decided} succeeded: {cell:?}",
+                    cell.outcomes.success
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
