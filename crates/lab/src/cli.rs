@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// End the campaign once this many hole punch results are stored.
     #[arg(long, env = "PUNCHR_LAB_PUNCHES", value_parser = clap::value_parser!(u64).range(1..))]
     pub punches: Option<u64>,
+    /// End the campaign once every cell it covers (client NAT × remote NAT × remote
+    /// implementation × transport) holds this many decided punches (SUCCESS or FAILED).
+    #[arg(long, env = "PUNCHR_LAB_PER_CELL", value_parser = clap::value_parser!(u64).range(1..))]
+    pub per_cell: Option<u64>,
     /// NAT types of the clients, replacing the scenario's (public, full-cone, port-restricted,
     /// symmetric, udp-blocked, double), comma separated.
     #[arg(long, env = "PUNCHR_LAB_CLIENT_NATS", value_delimiter = ',')]

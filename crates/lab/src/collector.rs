@@ -1,6 +1,7 @@
 //! The Punchr side of a campaign ([`Hooks`]): labels every client host and remote peer with the
 //! NAT type it sits behind in the campaign database (`lab_labels`), ends the campaign once the
-//! wanted number of punches is stored, and reads the results back as the [`measured`] report.
+//! wanted number of punches is stored, or once every cell holds the wanted number of decided
+//! punches, and reads the results back as the [`measured`] report.
 //!
 //! Identities are known in advance: a client with `--seed S` runs hosts `from_seed(S, 0..n)`,
 //! a remote peer `from_seed(S, 0)`, and the lab hands every peer the seed `punchr-lab/<name>`.
@@ -10,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use punchr_report::lab::ImplementationRow;
+use punchr_report::lab::{CellTransport, ImplementationRow, NatCell};
 use punchr_store::{ApiKeySecret, Store};
 use sqlx::Row;
 
@@ -20,12 +21,20 @@ use crate::lab::Lab;
 use crate::measured::{self, Cell};
 use crate::scenario::{Campaign, Role};
 use crate::template::{self, Context};
+use crate::theory::Transport;
+
+/// A cell of the campaign: (client NAT, remote NAT, remote implementation, transport).
+type CellKey = (String, String, String, CellTransport);
 
 /// Labels, progress and results of a Punchr campaign.
 #[derive(Debug)]
 pub struct Collector {
     hosts_per_client: u32,
     punches: Option<u64>,
+    per_cell: Option<u64>,
+    transports: Vec<Transport>,
+    /// The cells the campaign covers, known once it started.
+    planned_cells: Vec<CellKey>,
     html: Option<PathBuf>,
     runtime: tokio::runtime::Runtime,
     store: Option<Store>,
@@ -49,6 +58,9 @@ impl Collector {
         Ok(Collector {
             hosts_per_client,
             punches,
+            per_cell: None,
+            transports: vec![Transport::Tcp, Transport::Quic],
+            planned_cells: Vec::new(),
             html,
             runtime,
             store: None,
@@ -58,9 +70,49 @@ impl Collector {
         })
     }
 
-    /// A collector for `campaign`'s clients and punch count.
+    /// A collector for `campaign`'s clients, punch count and punches per cell.
     pub fn for_campaign(campaign: &Campaign, html: Option<PathBuf>) -> Result<Self> {
-        Self::new(campaign.hosts_per_client, campaign.punches, html)
+        let mut collector = Self::new(campaign.hosts_per_client, campaign.punches, html)?;
+        collector.per_cell = campaign.per_cell;
+        collector.transports = campaign.transports.clone();
+        Ok(collector)
+    }
+
+    /// Every (client NAT, remote NAT, remote implementation, transport) the lab's peers and
+    /// the campaign's transports make.
+    fn cells_of(lab: &Lab, transports: &[Transport]) -> Vec<CellKey> {
+        let peers = &lab.plan().peers;
+        let mut cells = Vec::new();
+        for client in peers.iter().filter(|p| p.role == Role::Client) {
+            for remote in peers.iter().filter(|p| p.role == Role::Remote) {
+                for transport in transports {
+                    cells.push((
+                        client.nat.as_str().to_owned(),
+                        remote.nat.as_str().to_owned(),
+                        remote.implementation.name().to_owned(),
+                        cell_transport(*transport),
+                    ));
+                }
+            }
+        }
+        cells.sort();
+        cells.dedup();
+        cells
+    }
+
+    /// Whether every planned cell holds `wanted` decided punches.
+    fn every_cell_has(&self, cells: &[NatCell], wanted: u64) -> bool {
+        self.planned_cells
+            .iter()
+            .all(|(client, remote, implementation, transport)| {
+                cells.iter().any(|c| {
+                    &c.client_nat == client
+                        && &c.remote_nat == remote
+                        && &c.remote_impl == implementation
+                        && c.transport == *transport
+                        && c.outcomes.success + c.outcomes.failed >= wanted
+                })
+            })
     }
 
     fn store(&self) -> Result<&Store> {
@@ -173,15 +225,31 @@ impl Hooks for Collector {
         })?;
         tracing::info!(peers = labels.len(), "labelled peers with their NAT types");
         self.store = Some(store);
+        self.planned_cells = Self::cells_of(lab, &self.transports);
         Ok(())
     }
 
+    /// Done once every goal given (results stored, decided punches per cell) is met.
     fn done(&mut self, _lab: &Lab) -> Result<bool> {
-        let Some(wanted) = self.punches else {
+        if self.punches.is_none() && self.per_cell.is_none() {
             return Ok(false);
-        };
-        let stored = self.runtime.block_on(Self::stored_results(self.store()?))?;
-        Ok(stored >= wanted)
+        }
+        let store = self.store()?;
+        if let Some(wanted) = self.punches {
+            if self.runtime.block_on(Self::stored_results(store))? < wanted {
+                return Ok(false);
+            }
+        }
+        if let Some(wanted) = self.per_cell {
+            let cells = self
+                .runtime
+                .block_on(punchr_report::lab::nat_cells(store))
+                .map_err(|e| LabError::Collect(format!("reading results: {e}")))?;
+            if !self.every_cell_has(&cells, wanted) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn collect(&mut self, lab: &Lab, _context: &Context) -> Result<Vec<String>> {
@@ -226,5 +294,70 @@ impl Hooks for Collector {
         lines.push(format!("HTML report: {}", path.display()));
         self.html_written = Some(path);
         Ok(lines)
+    }
+}
+
+fn cell_transport(transport: Transport) -> CellTransport {
+    match transport {
+        Transport::Tcp => CellTransport::Tcp,
+        Transport::Quic => CellTransport::Quic,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use punchr_report::OutcomeCounts;
+
+    use super::*;
+
+    fn cell(
+        client: &str,
+        implementation: &str,
+        transport: CellTransport,
+        decided: (u64, u64),
+    ) -> NatCell {
+        NatCell {
+            client_nat: client.into(),
+            remote_nat: "port-restricted".into(),
+            remote_impl: implementation.into(),
+            transport,
+            outcomes: OutcomeCounts {
+                success: decided.0,
+                failed: decided.1,
+                connection_reversed: 50,
+                ..OutcomeCounts::default()
+            },
+            median_time_to_direct_ns: None,
+            median_relayed_rtt_ns: None,
+        }
+    }
+
+    /// Every planned cell needs its decided punches; undecided ones (reversals) never count,
+    /// and a cell with no punches at all holds the campaign open.
+    #[test]
+    fn per_cell_goal_counts_decided_punches_of_every_planned_cell() {
+        let mut collector = Collector::new(1, None, None).unwrap();
+        collector.per_cell = Some(3);
+        collector.planned_cells = vec![
+            (
+                "full-cone".into(),
+                "port-restricted".into(),
+                "kubo".into(),
+                CellTransport::Tcp,
+            ),
+            (
+                "full-cone".into(),
+                "port-restricted".into(),
+                "kubo".into(),
+                CellTransport::Quic,
+            ),
+        ];
+        let tcp = cell("full-cone", "kubo", CellTransport::Tcp, (2, 1));
+        let quic = |decided| cell("full-cone", "kubo", CellTransport::Quic, decided);
+        assert!(!collector.every_cell_has(std::slice::from_ref(&tcp), 3));
+        assert!(!collector.every_cell_has(&[tcp.clone(), quic((2, 0))], 3));
+        assert!(collector.every_cell_has(&[tcp.clone(), quic((0, 3))], 3));
+        let other_impl = cell("full-cone", "go-v0.52", CellTransport::Quic, (9, 0));
+        assert!(!collector.every_cell_has(&[tcp, other_impl], 3));
     }
 }

@@ -223,6 +223,9 @@ pub fn campaign_scenario(args: &RunArgs) -> Result<Scenario> {
     if let Some(punches) = args.punches {
         campaign.punches = Some(punches);
     }
+    if let Some(per_cell) = args.per_cell {
+        campaign.per_cell = Some(per_cell);
+    }
     if let Some(transports) = &args.transports {
         campaign.transports = transports.clone();
     }

@@ -91,6 +91,10 @@ pub struct Campaign {
     pub transports: Vec<Transport>,
     /// End the campaign once this many results are stored (`duration` stays the upper bound).
     pub punches: Option<u64>,
+    /// End the campaign once every cell it covers (client NAT × remote NAT × remote
+    /// implementation × transport) holds this many decided punches, SUCCESS or FAILED
+    /// (`duration` stays the upper bound).
+    pub per_cell: Option<u64>,
     /// Hosts (libp2p identities) each punchr client runs.
     pub hosts_per_client: u32,
 }
@@ -270,6 +274,7 @@ struct RawCampaign {
     settle: Option<String>,
     transports: Option<Vec<String>>,
     punches: Option<u64>,
+    per_cell: Option<u64>,
     hosts_per_client: Option<u32>,
 }
 
@@ -358,6 +363,9 @@ impl Campaign {
         }
         if self.punches == Some(0) {
             return Err(invalid("campaign.punches: must be at least 1"));
+        }
+        if self.per_cell == Some(0) {
+            return Err(invalid("campaign.per_cell: must be at least 1"));
         }
         if !(1..=64).contains(&self.hosts_per_client) {
             return Err(invalid(format!(
@@ -461,6 +469,7 @@ impl RawScenario {
                 None => vec![Transport::Tcp, Transport::Quic],
             },
             punches: self.campaign.punches,
+            per_cell: self.campaign.per_cell,
             hosts_per_client: self
                 .campaign
                 .hosts_per_client

@@ -26,6 +26,9 @@ const MIN_DECIDED: u64 = 4;
 #[test]
 fn punchr_client_punches_every_go_libp2p_era_and_kubo_over_tcp_and_quic() {
     let impls = IMPLEMENTATIONS.join(",");
+    let per_cell = MIN_DECIDED.to_string();
+    // Ends once every cell holds MIN_DECIDED decided punches (about 4 minutes); the duration is
+    // only the bound for a broken run.
     let cells = run_campaign(&[
         "--scenario",
         "interop",
@@ -33,10 +36,14 @@ fn punchr_client_punches_every_go_libp2p_era_and_kubo_over_tcp_and_quic() {
         &impls,
         "--client-nats",
         "port-restricted",
+        "--clients",
+        "2",
         "--hosts-per-client",
         "3",
+        "--per-cell",
+        &per_cell,
         "--duration",
-        "210s",
+        "10m",
     ]);
     let mut problems = Vec::new();
     for implementation in IMPLEMENTATIONS {
