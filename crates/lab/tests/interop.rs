@@ -13,6 +13,8 @@
 
 mod common;
 
+use std::sync::Mutex;
+
 use common::run_campaign;
 use punchr_lab::measured::Verdict;
 use punchr_report::lab::CellTransport;
@@ -23,8 +25,12 @@ const IMPLEMENTATIONS: [&str; 4] = ["go-v0.40", "go-v0.47", "go-v0.52", "kubo"];
 /// Decided punches (SUCCESS or FAILED) each implementation needs per transport.
 const MIN_DECIDED: u64 = 4;
 
+/// One campaign at a time: two labs side by side on two cores measure the machine.
+static ONE_LAB: Mutex<()> = Mutex::new(());
+
 #[test]
 fn punchr_client_punches_every_go_libp2p_era_and_kubo_over_tcp_and_quic() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let impls = IMPLEMENTATIONS.join(",");
     let per_cell = MIN_DECIDED.to_string();
     // Ends once every cell holds MIN_DECIDED decided punches (about 4 minutes); the duration is
@@ -71,4 +77,39 @@ fn punchr_client_punches_every_go_libp2p_era_and_kubo_over_tcp_and_quic() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Behind a full-cone router (endpoint-independent filtering) the client's public address takes
+/// any sender, and go-libp2p dials a peer's public addresses before it starts DCUtR: its plain
+/// dial makes the direct connection before any hole punch, and the real client reports every
+/// such punch as CONNECTION_REVERSED, never as a success or failure of DCUtR (issue 13, point
+/// 9d, end to end).
+#[test]
+fn go_libp2p_reaches_a_full_cone_client_by_reversal() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let cells = run_campaign(&[
+        "--scenario",
+        "interop",
+        "--remote-impls",
+        "go-v0.52",
+        "--client-nats",
+        "full-cone",
+        "--punches",
+        "5",
+        "--duration",
+        "5m",
+    ]);
+    let full_cone: Vec<_> = cells
+        .iter()
+        .filter(|c| c.client_nat == "full-cone")
+        .collect();
+    let reversed: u64 = full_cone
+        .iter()
+        .map(|c| c.outcomes.connection_reversed)
+        .sum();
+    let total: u64 = full_cone.iter().map(|c| c.outcomes.total()).sum();
+    assert!(
+        reversed >= 5 && reversed == total,
+        "{reversed} of {total} punches reversed: {full_cone:?}"
+    );
 }

@@ -28,7 +28,8 @@ pub fn derive_facts_sql(low: i64, high: i64) -> String {
          SELECT r.id, r.created_at, r.api_key_id, r.client_peer_id, r.remote_peer_id, r.outcome, \
            COALESCE(d.transports, 0), COALESCE(d.ip_versions, 0), COALESCE(a.attempts, 0), \
            CASE WHEN r.outcome = 'SUCCESS' THEN a.successful_attempt END, \
-           CASE WHEN r.outcome = 'SUCCESS' THEN a.successful_ended_at - r.connect_ended_at END \
+           CASE WHEN r.outcome = 'SUCCESS' AND a.successful_ended_at >= r.connect_ended_at \
+             THEN a.successful_ended_at - r.connect_ended_at END \
          FROM hole_punch_results r \
          LEFT JOIN ( \
            SELECT x.result_id AS id, {TRANSPORT_MASK} AS transports, {IP_MASK} AS ip_versions \
@@ -130,9 +131,13 @@ impl Facts {
             ip_versions,
             attempts: result.attempts.len() as i64,
             successful_attempt: first_success.filter(|_| success),
+            // The original Go client's attempt timestamps come from tracer events that may be
+            // older than its relayed connection (README, "The original clients"): a direct
+            // connection before the relayed one is no time to direct, so it stays unknown.
             time_to_direct_ns: first_direct_at
                 .filter(|_| success)
-                .map(|at| at - result.connect_ended_at),
+                .map(|at| at - result.connect_ended_at)
+                .filter(|ns| *ns >= 0),
         }
     }
 }

@@ -49,6 +49,16 @@ fn results(api_key_id: i64) -> Vec<NewHolePunchResult> {
     cancelled.attempts[0].outcome = AttemptOutcome::Success;
     cancelled.attempts[0].addresses = vec!["/ip4/203.0.113.6/udp/4001/quic-v1".parse().unwrap()];
     results.push(cancelled);
+    // A SUCCESS by the original Go client whose successful attempt, from its tracer's clock,
+    // ended before the relayed connection was up: no time to direct rather than a negative one.
+    let mut early = base(7);
+    let before = early.connect_ended_at - 1_000_000;
+    for attempt in &mut early.attempts {
+        attempt.opened_at = before - 2_000_000;
+        attempt.started_at = Some(before - 1_000_000);
+        attempt.ended_at = before;
+    }
+    results.push(early);
     results
 }
 
@@ -103,6 +113,8 @@ async fn written_facts_equal_the_sql_backfill(db: TestDb) {
     );
     // The CANCELLED is no SUCCESS, so no successful attempt is counted.
     assert_eq!(by_write_path[5][8..10], [None, None]);
+    // The SUCCESS whose direct connection predates its relayed one has no time to direct.
+    assert_eq!(by_write_path[6][8..10], [Some(3), None]);
 
     let outcomes_before = outcomes(&db).await;
     sqlx::query("DELETE FROM report_facts")
