@@ -29,7 +29,7 @@ use punchr_client::outbox::Outbox;
 use punchr_client::run::Client;
 use punchr_proto::TrackHolePunchRequest;
 use punchr_store::{NewConnectionEvent, PeerInfo, Store};
-use punchr_testutil::disk::{running_as_root, SmallDisk};
+use punchr_testutil::disk::{require_root, SmallDisk};
 use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay, RunningPeer};
 use punchr_testutil::postgres::PrivatePostgres;
 use punchr_testutil::{fixtures, free_port, on_both_engines, TestDb};
@@ -578,10 +578,7 @@ async fn a_server_killed_and_restarted_under_running_clients_loses_nothing(db: T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_sqlite_database_stops_the_start_with_one_clear_line() {
-    if !running_as_root() {
-        eprintln!("skipped: mounting a read-only file system needs root");
-        return;
-    }
+    require_root("mount a read-only file system");
     let disk = SmallDisk::mount("8m");
     let existing = disk.path().join("existing.sqlite");
     Store::open(existing.to_str().unwrap())
@@ -708,10 +705,7 @@ async fn first_refusal(sender: &mut Sender) -> tonic::Status {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_results_clearly_until_space_is_freed() {
-    if !running_as_root() {
-        eprintln!("skipped: mounting a small file system to fill needs root");
-        return;
-    }
+    require_root("mount a small file system and fill it");
     let disk = SmallDisk::mount("16m");
     let db = disk.path().join("punchr.sqlite");
     let db = db.to_str().unwrap();
