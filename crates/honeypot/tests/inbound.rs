@@ -176,7 +176,9 @@ async fn inbound_connections_are_limited() {
     // Refused by the honeypot's limit: connected, then closed by it before identify; not a dial
     // that failed (refused, timed out) for another reason.
     assert!(
-        refused.0.contains("connection closed before identify finished"),
+        refused
+            .0
+            .contains("connection closed before identify finished"),
         "the fourth connection failed for another reason than the limit: {}",
         refused.0
     );

@@ -79,7 +79,8 @@ const PLAINTEXT_REFUSALS: [&str; 2] = ["frame with invalid size", "broken pipe"]
 /// The first bytes the server sends back to an HTTP/2 connection preface in plaintext.
 fn answer_to_a_plaintext_preface(addr: std::net::SocketAddr) -> Vec<u8> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("the TLS server accepts connections");
+    let mut stream =
+        std::net::TcpStream::connect(addr).expect("the TLS server accepts connections");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
