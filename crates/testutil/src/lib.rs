@@ -8,6 +8,7 @@
 
 pub mod disk;
 pub mod fixtures;
+pub mod http;
 pub mod libp2p_peers;
 pub mod postgres;
 
