@@ -1,6 +1,6 @@
 //! Helpers shared by the honeypot's integration tests: configurations, deadlines, observations,
 //! a minimal HTTP client and a simulated DHT.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::HashMap;
 use std::future::Future;

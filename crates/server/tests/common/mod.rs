@@ -3,7 +3,7 @@
 //! realistic requests.
 //!
 //! Each test binary uses a different subset, hence `dead_code` is allowed here.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod wire;
 
