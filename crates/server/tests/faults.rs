@@ -480,6 +480,32 @@ fn client(
     Client::start(config).expect("the client starts")
 }
 
+/// Listens on the dead server's `port` and hangs up on every connection until `count` have come;
+/// fails if every client run ends meanwhile (then none was left to feel the outage).
+async fn turn_away_until<T>(port: u16, count: usize, runs: &[tokio::task::JoinHandle<T>]) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("listen on the dead server's port");
+    let started = Instant::now();
+    let mut turned_away = 0;
+    while turned_away < count {
+        assert!(
+            runs.iter().any(|run| !run.is_finished()),
+            "the clients finished before the server died"
+        );
+        assert!(
+            started.elapsed() < DEADLINE,
+            "only {turned_away} connections to the dead server within {DEADLINE:?}"
+        );
+        if let Ok(Ok((stream, _))) =
+            tokio::time::timeout(Duration::from_millis(100), listener.accept()).await
+        {
+            drop(stream);
+            turned_away += 1;
+        }
+    }
+}
+
 async fn a_server_killed_and_restarted_under_running_clients_loses_nothing(db: TestDb) {
     const CLIENTS: usize = 2;
     const ROUNDS: u32 = 30;
@@ -526,11 +552,9 @@ async fn a_server_killed_and_restarted_under_running_clients_loses_nothing(db: T
     }
     server.kill_hard().await;
     let at_kill = count_results(&db.store).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        runs.iter().any(|run| !run.is_finished()),
-        "the clients finished before the server died"
-    );
+    // The outage lasts until the clients have come to the dead server's port and been turned
+    // away (a listener there hangs up on each), so they felt it whatever the machine's pace.
+    turn_away_until(port, CLIENTS, &runs).await;
     let mut server = ServerProcess::start(&db.location, port, SELECTION).await;
 
     let mut punches = Vec::new();
