@@ -296,11 +296,14 @@ async fn assert_nothing_half_written(store: &Store) {
 struct Refusals {
     codes: BTreeSet<String>,
     count: usize,
+    /// The senders that had a delivery refused.
+    senders: BTreeSet<usize>,
 }
 
 impl Refusals {
-    fn note(&mut self, error: &LinkError) {
+    fn note(&mut self, sender: usize, error: &LinkError) {
         self.count += 1;
+        self.senders.insert(sender);
         self.codes.insert(match error {
             LinkError::Status(status) => format!("{:?}", status.code()),
             other => other.to_string(),
@@ -326,13 +329,14 @@ async fn postgres_restarted_under_load_loses_and_duplicates_no_result() {
     let refusals = Arc::new(Mutex::new(Refusals::default()));
     let running: Vec<_> = senders
         .into_iter()
-        .map(|mut sender| {
+        .enumerate()
+        .map(|(i, mut sender)| {
             let (stop, refusals) = (stop.clone(), refusals.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     sender.produce();
                     if let Err(error) = sender.link.deliver(&sender.outbox).await {
-                        refusals.lock().unwrap().note(&error);
+                        refusals.lock().unwrap().note(i, &error);
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
@@ -341,13 +345,29 @@ async fn postgres_restarted_under_load_loses_and_duplicates_no_result() {
         })
         .collect();
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The outage begins once every sender has delivered, lasts until every sender has had a
+    // delivery refused (each then holds results in its outbox), and the senders stop once each
+    // has delivered again after it.
+    eventually("every sender delivers", || async {
+        senders_with_results_after(&store, 0).await == SENDERS as i64
+    })
+    .await;
     let before_restart = count_results(&store).await;
-    assert!(before_restart > 0, "the senders deliver");
     postgres.stop().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    eventually("every sender feels the outage", || async {
+        refusals.lock().unwrap().senders.len() == SENDERS
+    })
+    .await;
     postgres.start_again().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let last_before: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM hole_punch_results")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    eventually("every sender delivers again", || async {
+        senders_with_results_after(&store, last_before).await == SENDERS as i64
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
 
     let mut senders = Vec::new();
@@ -393,6 +413,28 @@ async fn postgres_restarted_under_load_loses_and_duplicates_no_result() {
     );
     assert_nothing_half_written(&store).await;
     store.close().await;
+}
+
+/// Polls `done` until it holds; panics after [`DEADLINE`] saying what did not happen.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn() -> F) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "not within {DEADLINE:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many API keys have results stored with an id above `id`; -1 while the database cannot
+/// answer (the test's pool may still hold connections that died with the server).
+async fn senders_with_results_after(store: &Store, id: i64) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(DISTINCT api_key_id) FROM hole_punch_results WHERE id > $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or(-1)
 }
 
 async fn count_results(store: &Store) -> i64 {
