@@ -9,6 +9,7 @@ use common::{loopback_client_config, seed_honeypot_sighting, start_server};
 use punchr_client::config::ClientConfig;
 use punchr_client::run::Client;
 use punchr_store::{AttemptOutcome, LatencyKind, Outcome};
+use punchr_testutil::http::{http_get, metric_sample};
 use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay};
 use punchr_testutil::{on_both_engines, TestDb};
 use sqlx::Row;
@@ -108,9 +109,23 @@ async fn no_peer_means_waiting_not_exiting(db: TestDb) {
     let client = Client::start(config).expect("client starts");
     let (stop, stopped) = watch::channel(false);
     let run = tokio::spawn(client.run(stopped));
-    // Several NOT_FOUND answers later the client is still asking.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(!run.is_finished(), "NOT_FOUND must not end the client");
+    // Several NOT_FOUND answers later the client is still running and still asking (a client
+    // that hung after the first would not get the later ones).
+    let not_found =
+        "grpc_server_handled_total{grpc_method=\"GetAddrInfo\",grpc_code=\"NOT_FOUND\"}";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(!run.is_finished(), "NOT_FOUND must not end the client");
+        let (_, metrics) = http_get(server.telemetry_addr(), "/metrics").await;
+        if metric_sample(&metrics, not_found).unwrap_or(0.0) >= 3.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client stopped asking:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.send(true).unwrap();
     let summary = tokio::time::timeout(Duration::from_secs(10), run)
         .await

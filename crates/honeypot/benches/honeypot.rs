@@ -11,7 +11,10 @@
 //! after the warm-up; on PostgreSQL too when `PUNCHR_TEST_POSTGRES_URL` is set.
 //! `PUNCHR_BENCH_CONNECTIONS` and `PUNCHR_BENCH_DHT_SIZES` (comma separated) change the sizes,
 //! `PUNCHR_BENCH_HONEYPOT_BIN` runs another build of the binary (e.g. under heaptrack), and
-//! `RUST_LOG` shows the in-process honeypot's logs.
+//! `RUST_LOG` shows the in-process honeypot's logs. A run whose work failed prints no figures of
+//! it: the bench panics (non-zero exit) when the honeypot process exits or /proc has no live
+//! process to read, when a connection of the churn is not recorded, or when a walk reaches no
+//! server.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -67,6 +70,12 @@ async fn walk_bench(nodes: u16) -> Vec<WalkRow> {
             .unwrap()
             .clone()
             .unwrap();
+        assert!(
+            !report.reached.is_empty(),
+            "the walk bench failed: walk {walk} over {} servers reached none ({} failed)",
+            servers.len(),
+            report.failed
+        );
         rows.push(WalkRow {
             nodes: servers.len(),
             walk,
@@ -92,15 +101,31 @@ fn open_files() -> usize {
         .unwrap_or(0)
 }
 
-/// Resident memory (VmRSS) of a process in KiB.
-fn memory_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// Resident memory (VmRSS) of a live process in KiB; an error once it has exited (a zombie has
+/// no memory left, and a 0 would read as memory returned).
+fn memory_kib(pid: u32) -> Result<u64, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("the honeypot (pid {pid}) is gone: /proc/{pid}/status: {e}"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    if field("State:").is_some_and(|state| state.starts_with('Z')) {
+        return Err(format!(
+            "the honeypot (pid {pid}) exited: /proc shows a zombie"
+        ));
+    }
+    field("VmRSS:")
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no VmRSS in /proc/{pid}/status:\n{status}"))
+}
+
+/// [`memory_kib`], ending the bench when the process is gone: no figure of a dead honeypot is
+/// reported.
+fn live_memory_kib(pid: u32) -> u64 {
+    memory_kib(pid).unwrap_or_else(|e| panic!("the churn bench failed: {e}"))
 }
 
 async fn metric(telemetry: SocketAddr, name: &str) -> Option<f64> {
@@ -112,7 +137,6 @@ async fn metric(telemetry: SocketAddr, name: &str) -> Option<f64> {
 }
 
 struct ChurnResult {
-    not_recorded: usize,
     seconds: f64,
     cold: u64,
     baseline: u64,
@@ -138,7 +162,7 @@ impl Honeypot {
         let telemetry: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let binary = std::env::var("PUNCHR_BENCH_HONEYPOT_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_punchr-honeypot").to_string());
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .env("PUNCHR_HONEYPOT_KEY_FILE", dir.path().join("honeypot.key"))
             .env("PUNCHR_HONEYPOT_DB", db)
             .env("PUNCHR_HONEYPOT_LISTEN_IP", "127.0.0.1")
@@ -148,11 +172,17 @@ impl Honeypot {
                 telemetry.port().to_string(),
             )
             .env("PUNCHR_HONEYPOT_BOOTSTRAP_PEERS", "none")
+            // Every visitor comes from 127.0.0.1; the default limit of the field (16 peers per
+            // address and hour) would leave all but the first unrecorded.
+            .env("PUNCHR_HONEYPOT_MAX_PEERS_PER_ADDRESS", "1000000")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
         while tokio::net::TcpStream::connect(telemetry).await.is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the churn bench failed: the honeypot exited at start ({status})");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // The honeypot's peer ID is in its key file.
@@ -172,7 +202,7 @@ impl Honeypot {
     }
 
     fn rss(&self) -> u64 {
-        memory_kib(self.child.id())
+        live_memory_kib(self.child.id())
     }
 
     /// Connection events written so far, whatever their fate.
@@ -189,11 +219,11 @@ impl Honeypot {
     }
 
     /// Opens and closes `count` connections of NATed DCUtR peers, [`WAVE`] at a time: a wave
-    /// connects, stays until the honeypot has handled every one of them, and hangs up. Returns
-    /// how many were not recorded.
-    async fn churn(&self, count: usize, mut progress: impl FnMut(usize)) -> usize {
+    /// connects, stays until the honeypot has handled every one of them, and hangs up. Fails
+    /// the bench when a wave is not handled whole within a minute: memory after connections
+    /// the honeypot never handled says nothing about churn.
+    async fn churn(&self, count: usize, mut progress: impl FnMut(usize)) {
         let mut opened = 0;
-        let mut not_recorded = 0;
         while opened < count {
             let wave = WAVE.min(count - opened);
             let before = self.handled().await;
@@ -212,12 +242,16 @@ impl Honeypot {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 handled = self.handled().await;
             }
-            not_recorded += wave - (handled - before).min(wave);
+            assert!(
+                connected == wave && handled >= before + wave,
+                "the churn bench failed: of a wave of {wave} after {opened} connections, {connected} \
+                 connected and {} were handled within a minute",
+                handled - before
+            );
             futures::future::join_all(nodes.into_iter().map(|(node, _)| node.shutdown())).await;
             opened += wave;
             progress(opened);
         }
-        not_recorded
     }
 
     /// Waits until every connection is gone from the honeypot's state, then 10 s more.
@@ -232,6 +266,14 @@ impl Honeypot {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Honeypot {
+    /// A bench that fails midway leaves no honeypot running (after `stop` it has exited).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
@@ -252,7 +294,11 @@ async fn churn_bench(connections: usize, db: Option<String>) -> ChurnResult {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                peak.fetch_max(memory_kib(pid), Ordering::Relaxed);
+                match memory_kib(pid) {
+                    Ok(kib) => peak.fetch_max(kib, Ordering::Relaxed),
+                    // Ends the sampler; the next RSS the bench reads fails it, saying why.
+                    Err(e) => return Err::<(), String>(e),
+                };
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
@@ -260,20 +306,22 @@ async fn churn_bench(connections: usize, db: Option<String>) -> ChurnResult {
     let started = Instant::now();
     let mut series = Vec::new();
     let step = (connections / 5).div_ceil(WAVE).max(1) * WAVE;
-    let not_recorded = honeypot
+    honeypot
         .churn(connections, |opened| {
             if opened % step == 0 {
-                series.push((opened, memory_kib(pid)));
+                series.push((opened, live_memory_kib(pid)));
             }
         })
         .await;
     let seconds = started.elapsed().as_secs_f64();
     honeypot.settle().await;
-    sampler.abort();
     let settled = honeypot.rss();
+    sampler.abort();
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_millis(1), sampler).await {
+        panic!("the churn bench failed: {e}");
+    }
     honeypot.stop();
     ChurnResult {
-        not_recorded,
         seconds,
         cold,
         baseline,
@@ -336,7 +384,6 @@ fn main() {
         let relative = |r: &ChurnResult, kib: u64| {
             format!("{:.1} ({:+.1} %)", mib(kib), (kib as f64 / r.baseline.max(1) as f64 - 1.0) * 100.0)
         };
-        row("connections not recorded".into(), &|r| r.not_recorded.to_string());
         row("churn time (s)".into(), &|r| format!("{:.1}", r.seconds));
         row("RSS at start, idle (MiB)".into(), &|r| format!("{:.1}", mib(r.cold)));
         row("baseline: RSS after the warm-up (MiB)".into(), &|r| format!("{:.1}", mib(r.baseline)));

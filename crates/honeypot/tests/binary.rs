@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use punchr_testutil::disk::{running_as_root, SmallDisk};
+use punchr_testutil::disk::{require_root, SmallDisk};
 use punchr_testutil::{free_port, TestDb};
 use support::{http_get, within};
 
@@ -101,10 +101,7 @@ async fn the_binary_runs_from_the_environment_and_stops_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_database_stops_the_start_with_one_clear_line() {
-    if !running_as_root() {
-        eprintln!("skipped: mounting a read-only file system needs root");
-        return;
-    }
+    require_root("mount a read-only file system");
     let disk = SmallDisk::mount("8m");
     let db = disk.path().join("punchr.sqlite");
     let db = db.to_str().unwrap();

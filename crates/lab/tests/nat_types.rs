@@ -84,11 +84,17 @@ fn udp_blocked_drops_udp_but_passes_tcp() {
     assert_eq!(rtt["received"], 0);
 }
 
-/// Punches toward e1 from `host`, while e3 (a stranger) and e1 from another port send to the
-/// mapping; returns who got through.
+/// Punches toward e1 from `host`; once the mapping exists (the listener says so), e3 (a
+/// stranger) and e1 from another port send to the port that was asked for, and then e1 from the
+/// punched echo port sends to the mapping, which every NAT type lets through: the listener ends
+/// on that datagram, so the strangers' datagrams were sent while it listened and after the
+/// mapping existed. Returns who got through.
 fn strangers_reaching(lab: &TestLab, host: &str, router: &str, port: u16) -> Value {
     let e1 = lab.addr("e1", ECHO_PORT);
-    let mapped = format!("{}:{port}", lab.public_ip(router));
+    let asked = format!("{}:{port}", lab.public_ip(router));
+    let dir = tempfile::tempdir().expect("a directory for the ready file");
+    let ready = dir.path().join("mapped");
+    let ready_arg = ready.display().to_string();
     std::thread::scope(|s| {
         let listener = s.spawn(|| {
             lab.run_probe(
@@ -99,19 +105,25 @@ fn strangers_reaching(lab: &TestLab, host: &str, router: &str, port: u16) -> Val
                     &port.to_string(),
                     "--punch",
                     &e1,
+                    "--ready-file",
+                    &ready_arg,
+                    "--until",
+                    "last",
+                    // A guard against a hang; the listen ends on the last datagram.
                     "--wait",
-                    "2500ms",
+                    "60s",
                 ],
             )
         });
-        std::thread::sleep(Duration::from_millis(800));
+        let mapped = wait_for_file(&ready, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("{host}: the punch toward e1 was never answered"));
         for (from, local) in [("e3", "5555"), ("e1", "5556")] {
             lab.run_probe(
                 from,
                 &[
                     "udp-send",
                     "--to",
-                    &mapped,
+                    &asked,
                     "--local-port",
                     local,
                     "--count",
@@ -121,8 +133,37 @@ fn strangers_reaching(lab: &TestLab, host: &str, router: &str, port: u16) -> Val
                 ],
             );
         }
-        listener.join().expect("listener probe")
+        lab.run_probe(
+            "e1",
+            &[
+                "udp-send",
+                "--to",
+                &mapped,
+                "--local-port",
+                &ECHO_PORT.to_string(),
+                "--message",
+                "last",
+            ],
+        );
+        let v = listener.join().expect("listener probe");
+        assert_eq!(
+            v["until_seen"], true,
+            "{host}: the last datagram, from the punched echo port, did not come through: {v}"
+        );
+        v
     })
+}
+
+/// The address written into `path` once it is there whole, or `None` after `timeout`.
+fn wait_for_file(path: &std::path::Path, timeout: Duration) -> Option<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.parse::<std::net::SocketAddrV4>().is_ok() => return Some(text),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    None
 }
 
 #[test]

@@ -12,7 +12,9 @@
 //! (without `PUNCHR_TEST_POSTGRES_URL` only SQLite runs). `PUNCHR_BENCH_RESULTS` sets the
 //! number of results (default 1,000,000); `PUNCHR_BENCH_SQLITE=<file>` keeps the SQLite database
 //! there for inspection (the PostgreSQL database's URL is printed); `RUST_LOG=punchr::report=debug`
-//! shows each report section's time.
+//! shows each report section's time. Each report's total is checked against a count straight
+//! from the tables (everything, the last 24 hours, the one key); a report that covers other
+//! results fails the bench instead of being timed.
 
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -356,7 +358,8 @@ impl std::ops::Deref for KeptOrTest {
     }
 }
 
-/// Runs `build_report` three times; returns the first and the fastest duration.
+/// Runs `build_report` three times; returns the first and the fastest duration, and the
+/// number of results the report covers (the same each time, or the bench fails).
 async fn time_report(store: &Store, filter: &ReportFilter) -> (Duration, Duration, u64) {
     let mut times = Vec::new();
     let mut total = 0;
@@ -364,9 +367,23 @@ async fn time_report(store: &Store, filter: &ReportFilter) -> (Duration, Duratio
         let started = Instant::now();
         let report = build_report(store, filter).await.expect("report");
         times.push(started.elapsed());
-        total = report.outcomes.total();
+        let covered = report.outcomes.total();
+        assert!(
+            times.len() == 1 || covered == total,
+            "a repeated report covered {covered} results, the first {total}"
+        );
+        total = covered;
     }
     (times[0], *times.iter().min().expect("three runs"), total)
+}
+
+/// The single number a `SELECT COUNT(*) …` returns, straight from the tables.
+async fn stored_count(store: &Store, sql: &str) -> u64 {
+    let count: i64 = sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect("count the stored results");
+    u64::try_from(count).expect("a count")
 }
 
 fn seconds(d: Duration) -> String {
@@ -433,11 +450,38 @@ async fn main() {
             ..ReportFilter::default()
         };
         let recent = time_report(&db, &day).await;
+        let in_the_last_day = stored_count(
+            &db,
+            &format!(
+                "SELECT COUNT(*) FROM hole_punch_results WHERE created_at >= {}",
+                day.since.expect("a start")
+            ),
+        )
+        .await;
+        assert_eq!(
+            recent.2, in_the_last_day,
+            "the last 24 hours' report covers the results stored in them"
+        );
         let one_key = ReportFilter {
             api_key_name: Some("volunteer-07".to_owned()),
             ..ReportFilter::default()
         };
         let key = time_report(&db, &one_key).await;
+        let of_the_key = stored_count(
+            &db,
+            "SELECT COUNT(*) FROM hole_punch_results r JOIN api_keys k ON k.id = r.api_key_id \
+             WHERE k.name = 'volunteer-07'",
+        )
+        .await;
+        assert_eq!(
+            key.2, of_the_key,
+            "the one key's report covers the key's results"
+        );
+        // A filter that selected nothing would time an empty report.
+        assert!(
+            in_the_last_day > 0 && of_the_key > 0,
+            "filters that select results"
+        );
         let pair = |(first, best, _): (Duration, Duration, u64)| {
             format!("{} / {}", seconds(first), seconds(best))
         };

@@ -29,7 +29,7 @@ use punchr_client::outbox::Outbox;
 use punchr_client::run::Client;
 use punchr_proto::TrackHolePunchRequest;
 use punchr_store::{NewConnectionEvent, PeerInfo, Store};
-use punchr_testutil::disk::{running_as_root, SmallDisk};
+use punchr_testutil::disk::{require_root, SmallDisk};
 use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay, RunningPeer};
 use punchr_testutil::postgres::PrivatePostgres;
 use punchr_testutil::{fixtures, free_port, on_both_engines, TestDb};
@@ -296,11 +296,14 @@ async fn assert_nothing_half_written(store: &Store) {
 struct Refusals {
     codes: BTreeSet<String>,
     count: usize,
+    /// The senders that had a delivery refused.
+    senders: BTreeSet<usize>,
 }
 
 impl Refusals {
-    fn note(&mut self, error: &LinkError) {
+    fn note(&mut self, sender: usize, error: &LinkError) {
         self.count += 1;
+        self.senders.insert(sender);
         self.codes.insert(match error {
             LinkError::Status(status) => format!("{:?}", status.code()),
             other => other.to_string(),
@@ -326,13 +329,14 @@ async fn postgres_restarted_under_load_loses_and_duplicates_no_result() {
     let refusals = Arc::new(Mutex::new(Refusals::default()));
     let running: Vec<_> = senders
         .into_iter()
-        .map(|mut sender| {
+        .enumerate()
+        .map(|(i, mut sender)| {
             let (stop, refusals) = (stop.clone(), refusals.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     sender.produce();
                     if let Err(error) = sender.link.deliver(&sender.outbox).await {
-                        refusals.lock().unwrap().note(&error);
+                        refusals.lock().unwrap().note(i, &error);
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
@@ -341,13 +345,29 @@ async fn postgres_restarted_under_load_loses_and_duplicates_no_result() {
         })
         .collect();
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The outage begins once every sender has delivered, lasts until every sender has had a
+    // delivery refused (each then holds results in its outbox), and the senders stop once each
+    // has delivered again after it.
+    eventually("every sender delivers", || async {
+        senders_with_results_after(&store, 0).await == SENDERS as i64
+    })
+    .await;
     let before_restart = count_results(&store).await;
-    assert!(before_restart > 0, "the senders deliver");
     postgres.stop().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    eventually("every sender feels the outage", || async {
+        refusals.lock().unwrap().senders.len() == SENDERS
+    })
+    .await;
     postgres.start_again().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let last_before: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM hole_punch_results")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    eventually("every sender delivers again", || async {
+        senders_with_results_after(&store, last_before).await == SENDERS as i64
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
 
     let mut senders = Vec::new();
@@ -393,6 +413,28 @@ async fn postgres_restarted_under_load_loses_and_duplicates_no_result() {
     );
     assert_nothing_half_written(&store).await;
     store.close().await;
+}
+
+/// Polls `done` until it holds; panics after [`DEADLINE`] saying what did not happen.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn() -> F) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "not within {DEADLINE:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many API keys have results stored with an id above `id`; -1 while the database cannot
+/// answer (the test's pool may still hold connections that died with the server).
+async fn senders_with_results_after(store: &Store, id: i64) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(DISTINCT api_key_id) FROM hole_punch_results WHERE id > $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or(-1)
 }
 
 async fn count_results(store: &Store) -> i64 {
@@ -480,6 +522,32 @@ fn client(
     Client::start(config).expect("the client starts")
 }
 
+/// Listens on the dead server's `port` and hangs up on every connection until `count` have come;
+/// fails if every client run ends meanwhile (then none was left to feel the outage).
+async fn turn_away_until<T>(port: u16, count: usize, runs: &[tokio::task::JoinHandle<T>]) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("listen on the dead server's port");
+    let started = Instant::now();
+    let mut turned_away = 0;
+    while turned_away < count {
+        assert!(
+            runs.iter().any(|run| !run.is_finished()),
+            "the clients finished before the server died"
+        );
+        assert!(
+            started.elapsed() < DEADLINE,
+            "only {turned_away} connections to the dead server within {DEADLINE:?}"
+        );
+        if let Ok(Ok((stream, _))) =
+            tokio::time::timeout(Duration::from_millis(100), listener.accept()).await
+        {
+            drop(stream);
+            turned_away += 1;
+        }
+    }
+}
+
 async fn a_server_killed_and_restarted_under_running_clients_loses_nothing(db: TestDb) {
     const CLIENTS: usize = 2;
     const ROUNDS: u32 = 30;
@@ -526,11 +594,9 @@ async fn a_server_killed_and_restarted_under_running_clients_loses_nothing(db: T
     }
     server.kill_hard().await;
     let at_kill = count_results(&db.store).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        runs.iter().any(|run| !run.is_finished()),
-        "the clients finished before the server died"
-    );
+    // The outage lasts until the clients have come to the dead server's port and been turned
+    // away (a listener there hangs up on each), so they felt it whatever the machine's pace.
+    turn_away_until(port, CLIENTS, &runs).await;
     let mut server = ServerProcess::start(&db.location, port, SELECTION).await;
 
     let mut punches = Vec::new();
@@ -578,10 +644,7 @@ async fn a_server_killed_and_restarted_under_running_clients_loses_nothing(db: T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_sqlite_database_stops_the_start_with_one_clear_line() {
-    if !running_as_root() {
-        eprintln!("skipped: mounting a read-only file system needs root");
-        return;
-    }
+    require_root("mount a read-only file system");
     let disk = SmallDisk::mount("8m");
     let existing = disk.path().join("existing.sqlite");
     Store::open(existing.to_str().unwrap())
@@ -708,10 +771,7 @@ async fn first_refusal(sender: &mut Sender) -> tonic::Status {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_results_clearly_until_space_is_freed() {
-    if !running_as_root() {
-        eprintln!("skipped: mounting a small file system to fill needs root");
-        return;
-    }
+    require_root("mount a small file system and fill it");
     let disk = SmallDisk::mount("16m");
     let db = disk.path().join("punchr.sqlite");
     let db = db.to_str().unwrap();

@@ -11,6 +11,7 @@ use common::*;
 use punchr_testutil::fixtures::peer_id;
 use punchr_testutil::{free_port, on_both_engines, TestDb};
 use tokio::process::Command;
+use tonic::Code;
 
 on_both_engines!(no_key_password_or_request_is_logged_at_trace);
 
@@ -44,24 +45,33 @@ async fn wait_until_healthy(telemetry: SocketAddr, server: &mut tokio::process::
     panic!("the server never became healthy");
 }
 
-/// Every RPC, with a good key, an unknown key and a revoked key.
-async fn exercise_every_rpc(grpc_port: u16, db: &TestDb, keys: &[&str]) {
+/// Every RPC, with a good key, an unknown key and a revoked key; returns, per key, the status
+/// code of each of the three answers (Register, GetAddrInfo, TrackHolePunch).
+async fn exercise_every_rpc(grpc_port: u16, db: &TestDb, keys: &[&str]) -> Vec<[Code; 3]> {
     let mut client = punchr_proto::punchr_service_client::PunchrServiceClient::connect(format!(
         "http://127.0.0.1:{grpc_port}"
     ))
     .await
     .expect("connect to the binary");
     let remote = seed_remote(&db.store).await;
+    let code = |status: Result<(), tonic::Status>| status.err().map_or(Code::Ok, |s| s.code());
+    let mut codes = Vec::new();
     for key in keys {
         let host = peer_id();
-        let _ = client.register(register_request(key, &host)).await;
-        let _ = client
+        let register = client.register(register_request(key, &host)).await;
+        let get_addr_info = client
             .get_addr_info(get_addr_info_request(key, &host, &[host]))
             .await;
-        let _ = client
+        let track = client
             .track_hole_punch(track_request(key, &host, &remote.peer))
             .await;
+        codes.push([
+            code(register.map(drop)),
+            code(get_addr_info.map(drop)),
+            code(track.map(drop)),
+        ]);
     }
+    codes
 }
 
 async fn no_key_password_or_request_is_logged_at_trace(db: TestDb) {
@@ -88,7 +98,25 @@ async fn no_key_password_or_request_is_logged_at_trace(db: TestDb) {
         .expect("start punchr-server");
     let telemetry: SocketAddr = format!("127.0.0.1:{telemetry_port}").parse().unwrap();
     wait_until_healthy(telemetry, &mut server).await;
-    exercise_every_rpc(grpc_port, &db, &[&good_key, &revoked_key, unknown_key]).await;
+    let codes = exercise_every_rpc(grpc_port, &db, &[&good_key, &revoked_key, unknown_key]).await;
+    // Each call reached the server and was answered by it (a call that never got there would
+    // leave nothing to log): the good key's three were served, the others refused by the
+    // key check.
+    assert_eq!(
+        codes,
+        [
+            [Code::Ok; 3],
+            [Code::Unauthenticated; 3],
+            [Code::Unauthenticated; 3]
+        ],
+        "answers (good, revoked, unknown key)"
+    );
+    assert_eq!(count(&db.store, "handouts").await, 1, "GetAddrInfo served");
+    assert_eq!(
+        count(&db.store, "hole_punch_results").await,
+        1,
+        "TrackHolePunch stored"
+    );
     let _ = http_get(telemetry, "/metrics").await;
     nix_kill(&server, "-TERM");
     tokio::time::timeout(Duration::from_secs(30), server.wait())

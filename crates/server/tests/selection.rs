@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use common::*;
 use multiaddr::{Multiaddr, Protocol};
+use punchr_store::Engine;
 use punchr_testutil::{on_both_engines, TestDb};
 use tonic::Code;
 
@@ -320,26 +321,104 @@ async fn a_remote_is_handed_out_at_most_ten_times_per_minute(db: TestDb) {
     assert_eq!(count(&db.store, "handouts").await, 10);
 }
 
+/// Clients asking at once for a remote whose limit is 2.
+const RACERS: usize = 12;
+
+/// Takes, in a transaction of the test's own, the lock a handout's write transaction needs
+/// (PostgreSQL: the remote's row; SQLite: the database's write lock), so that requests sent
+/// meanwhile all make their read-only eligibility check before any of them can write.
+async fn hold_handout_lock(db: &TestDb, remote: &Remote) -> sqlx::Transaction<'static, sqlx::Any> {
+    let mut tx = db.store.pool().begin().await.unwrap();
+    match db.engine() {
+        Engine::Postgres => {
+            sqlx::query("SELECT id FROM peers WHERE peer_id = $1 FOR UPDATE")
+                .bind(remote.peer.to_base58())
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        }
+        Engine::Sqlite => {
+            sqlx::query("UPDATE api_keys SET name = name")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+    }
+    tx
+}
+
+/// Waits until the requests queue at the lock: on PostgreSQL, `RACERS` sessions wait for it;
+/// on SQLite, every connection of the server's pool is taken (the reads before the write never
+/// wait, so a connection that stays taken is one whose request passed its check and waits to
+/// write) and stays so for a while of polls.
+async fn wait_for_requests_at_the_lock(db: &TestDb, server: &punchr_server::RunningServer) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut saturated_polls = 0;
+    loop {
+        let ready = match db.engine() {
+            Engine::Postgres => {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(db.store.pool())
+                .await
+                .unwrap();
+                waiting == RACERS as i64
+            }
+            Engine::Sqlite => {
+                let pool = server.store().pool();
+                let taken = pool.size() as usize - pool.num_idle();
+                saturated_polls = if taken == pool.size() as usize && pool.size() > 1 {
+                    saturated_polls + 1
+                } else {
+                    0
+                };
+                saturated_polls >= 10
+            }
+        };
+        if ready {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the requests never queued at the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 async fn the_limit_holds_when_clients_ask_at_once(db: TestDb) {
-    let (_server, mut client) = serve(&db, &[]).await;
-    seed_remote(&db.store).await;
+    let (server, mut client) = serve(&db, &["--remote-limit", "2"]).await;
+    let remote = seed_remote(&db.store).await;
     let mut clients = Vec::new();
-    for i in 0..20 {
+    for i in 0..RACERS {
         clients.push(new_client(&db.store, &mut client, &format!("client {i}")).await);
     }
-    let asking = clients.into_iter().map(|(key, host)| {
-        let mut client = client.clone();
-        tokio::spawn(async move { ask(&mut client, &key, &host).await })
-    });
+    // The race forced: every request reads "below the limit" before any handout is written;
+    // only the check inside the write transaction can keep the handouts at the limit.
+    let lock = hold_handout_lock(&db, &remote).await;
+    let asking: Vec<_> = clients
+        .into_iter()
+        .map(|(key, host)| {
+            let mut client = client.clone();
+            tokio::spawn(async move { ask(&mut client, &key, &host).await })
+        })
+        .collect();
+    wait_for_requests_at_the_lock(&db, &server).await;
+    lock.rollback().await.unwrap();
     let mut served = 0;
-    for task in asking.collect::<Vec<_>>() {
+    for task in asking {
         match task.await.expect("the request ran") {
             Ok(_) => served += 1,
             Err(status) => assert_eq!(status.code(), Code::NotFound, "{status:?}"),
         }
     }
-    assert_eq!(served, 10);
-    assert_eq!(count(&db.store, "handouts").await, 10);
+    assert_eq!(
+        served, 2,
+        "handouts of a remote whose limit is 2, to {RACERS} racing clients"
+    );
+    assert_eq!(count(&db.store, "handouts").await, 2);
 }
 
 async fn remote_limit_flag_changes_the_limit(db: TestDb) {

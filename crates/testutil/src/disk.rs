@@ -1,6 +1,6 @@
 //! A small file system of a test's own, to fill up or turn read-only without touching anything
-//! else: a tmpfs mounted on a temporary directory. Mounting needs root; [`running_as_root`]
-//! tells a test whether it can (tests that need it say so and skip otherwise).
+//! else: a tmpfs mounted on a temporary directory. Mounting needs root: a test that needs it
+//! calls [`require_root`] and fails with a message saying so, never passes by skipping.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,15 @@ pub fn running_as_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false)
+}
+
+/// Fails the calling test, saying why, unless this process runs as root; `why` completes
+/// "this test needs root to …".
+pub fn require_root(why: &str) {
+    assert!(
+        running_as_root(),
+        "this test needs root to {why}; run the tests as root (scripts/test checks this first)"
+    );
 }
 
 /// A tmpfs of a given size, unmounted when dropped.

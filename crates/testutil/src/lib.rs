@@ -8,6 +8,7 @@
 
 pub mod disk;
 pub mod fixtures;
+pub mod http;
 pub mod libp2p_peers;
 pub mod postgres;
 
@@ -24,6 +25,20 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// An error with every error it was caused by, `: `-separated: a test that expects a failure for
+/// one cause (an untrusted certificate, a refused connection) asserts on the cause, which
+/// transport errors keep in their sources rather than in their own message.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A migrated, empty database for one test. Dropping it deletes a SQLite file; PostgreSQL test

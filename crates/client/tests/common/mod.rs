@@ -35,16 +35,26 @@ pub async fn start_server(
 
 /// Records what the honeypot would have seen of `remote`: a DCUtR peer with its relay address.
 pub async fn seed_honeypot_sighting(store: &Store, remote: &RunningPeer) {
+    seed_sighting(store, &remote.peer_id, &remote.address).await;
+}
+
+/// Records what the honeypot would have seen of the DCUtR peer `peer` with the relay address
+/// `address`.
+pub async fn seed_sighting(
+    store: &Store,
+    peer: &libp2p_identity::PeerId,
+    address: &multiaddr::Multiaddr,
+) {
     store
         .record_connection_event(&NewConnectionEvent {
             local: PeerInfo::bare(fixtures::peer_id().to_string()),
             remote: PeerInfo {
-                peer_id: remote.peer_id.to_string(),
+                peer_id: peer.to_string(),
                 agent_version: Some("nated-remote/test".into()),
                 protocols: vec!["/libp2p/dcutr".into(), "/ipfs/id/1.0.0".into()],
             },
             connection_address: "/ip4/198.18.9.9/tcp/4001".parse().unwrap(),
-            advertised_addresses: vec![remote.address.clone()],
+            advertised_addresses: vec![address.clone()],
             opened_at: punchr_store::now_unix_nanos(),
         })
         .await

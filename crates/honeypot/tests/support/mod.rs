@@ -1,17 +1,15 @@
 //! Helpers shared by the honeypot's integration tests: configurations, deadlines, observations,
 //! a minimal HTTP client and a simulated DHT.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
 use punchr_honeypot::sim::{NodeSpec, SimNode};
 use punchr_honeypot::{HoneypotConfig, Observation, RunningHoneypot, WalkReport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
 
 /// The deadline of every wait in these tests. Generous: the suite runs on 2 cores in debug builds.
@@ -87,26 +85,7 @@ pub async fn observations_of(
     seen
 }
 
-/// GET `path` from `addr`; returns status code and body.
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to telemetry");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
+pub use punchr_testutil::http::http_get;
 
 /// `count` public DHT servers that know each other; the first `relays` are relays too, the
 /// next `dcutr` speak DCUtR.

@@ -72,9 +72,17 @@ pub enum ProbeCommand {
         /// Echo server to send to first (creates the NAT mapping).
         #[arg(long, env = "PUNCHR_LAB_PROBE_PUNCH")]
         punch: Option<SocketAddrV4>,
-        /// How long to listen.
+        /// How long to listen at most.
         #[arg(long, env = "PUNCHR_LAB_PROBE_WAIT", default_value = "3s", value_parser = parse_duration)]
         wait: Duration,
+        /// Once the punch target answered (the mapping exists), write the mapped address into
+        /// this file: the moment a test may send to the mapping.
+        #[arg(long, env = "PUNCHR_LAB_PROBE_READY_FILE")]
+        ready_file: Option<std::path::PathBuf>,
+        /// Stop listening once a datagram whose payload starts with this text arrives (what a
+        /// test sends last, to know that everything it sent before had its chance).
+        #[arg(long, env = "PUNCHR_LAB_PROBE_UNTIL")]
+        until: Option<String>,
     },
     /// Send datagrams, then optionally wait for an answer (telling a reply from an ICMP error
     /// from silence).
@@ -94,6 +102,9 @@ pub enum ProbeCommand {
         /// How long to wait for an answer afterwards (0: do not wait).
         #[arg(long, env = "PUNCHR_LAB_PROBE_WAIT", default_value = "0", value_parser = parse_duration)]
         wait: Duration,
+        /// The datagrams' payload: this text, a dash and the datagram's number.
+        #[arg(long, env = "PUNCHR_LAB_PROBE_MESSAGE", default_value = "send")]
+        message: String,
     },
     /// Open a TCP connection (optionally from a fixed port at a fixed time, for a simultaneous
     /// open), send a line and report the first line received.
@@ -184,14 +195,30 @@ pub fn run(command: &ProbeCommand) -> std::io::Result<Option<String>> {
             local_port,
             punch,
             wait,
-        } => json(&udp::listen(*local_port, *punch, *wait)?),
+            ready_file,
+            until,
+        } => json(&udp::listen(&udp::ListenOptions {
+            local_port: *local_port,
+            punch: *punch,
+            wait: *wait,
+            ready_file: ready_file.clone(),
+            until: until.clone(),
+        })?),
         ProbeCommand::UdpSend {
             to,
             local_port,
             count,
             interval,
             wait,
-        } => json(&udp::send(*to, *local_port, *count, *interval, *wait)?),
+            message,
+        } => json(&udp::send(
+            *to,
+            *local_port,
+            *count,
+            *interval,
+            *wait,
+            message,
+        )?),
         ProbeCommand::TcpConnect {
             to,
             local_port,

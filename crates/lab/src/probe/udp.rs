@@ -99,19 +99,35 @@ pub(super) struct Listen {
     mapped: Option<String>,
     /// Every source that got a datagram through, with how many.
     received_from: BTreeMap<String, u32>,
+    /// Whether the datagram `--until` waits for arrived (`false`: the listen ran out of time).
+    until_seen: bool,
 }
 
-/// Opens `local_port`, punches toward `punch` (if given) and records who gets through.
-pub(super) fn listen(
-    local_port: u16,
-    punch: Option<SocketAddrV4>,
-    wait: Duration,
-) -> std::io::Result<Listen> {
-    let socket = bind(local_port)?;
+/// What `udp-listen` does.
+#[derive(Debug, Clone)]
+pub(super) struct ListenOptions {
+    /// The port to open.
+    pub(super) local_port: u16,
+    /// The echo server to punch toward first.
+    pub(super) punch: Option<SocketAddrV4>,
+    /// How long to listen at most.
+    pub(super) wait: Duration,
+    /// Where to write the mapping once the punch is answered.
+    pub(super) ready_file: Option<std::path::PathBuf>,
+    /// The payload prefix that ends the listen.
+    pub(super) until: Option<String>,
+}
+
+/// Opens the port, punches toward the echo server (if asked) and records who gets through,
+/// until the `until` datagram comes or the time is up.
+pub(super) fn listen(options: &ListenOptions) -> std::io::Result<Listen> {
+    let socket = bind(options.local_port)?;
+    let punch = options.punch;
     let mut mapped = None;
     let mut received_from = BTreeMap::new();
+    let mut until_seen = false;
     let mut buf = [0u8; 2048];
-    let deadline = Instant::now() + wait;
+    let deadline = Instant::now() + options.wait;
     if let Some(server) = punch {
         let _ = socket.send_to(b"punch", server);
     }
@@ -122,10 +138,21 @@ pub(super) fn listen(
         ))?;
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
+                *received_from.entry(from.to_string()).or_insert(0) += 1;
                 if punch.is_some_and(|p| SocketAddr::V4(p) == from) && mapped.is_none() {
                     mapped = parse_reply(&buf[..n]).map(|(addr, _)| addr);
+                    if let (Some(file), Some(addr)) = (&options.ready_file, &mapped) {
+                        std::fs::write(file, addr)?;
+                    }
                 }
-                *received_from.entry(from.to_string()).or_insert(0) += 1;
+                if options
+                    .until
+                    .as_ref()
+                    .is_some_and(|until| buf[..n].starts_with(until.as_bytes()))
+                {
+                    until_seen = true;
+                    break;
+                }
             }
             Err(e)
                 if matches!(
@@ -147,6 +174,7 @@ pub(super) fn listen(
     Ok(Listen {
         mapped,
         received_from,
+        until_seen,
     })
 }
 
@@ -161,14 +189,16 @@ pub(super) struct Send {
     reply_from: Option<String>,
 }
 
-/// Sends `count` datagrams to `to`; with a non-zero `wait`, reports whether an answer, an ICMP
-/// error or nothing came back. The socket is connected, so ICMP errors surface as errors.
+/// Sends `count` datagrams (`"<message>-<n>"`, `interval` apart) to `to`; with a non-zero
+/// `wait`, reports whether an answer, an ICMP error or nothing came back. The socket is
+/// connected, so ICMP errors surface as errors.
 pub(super) fn send(
     to: SocketAddrV4,
     local_port: u16,
     count: u32,
     interval: Duration,
     wait: Duration,
+    message: &str,
 ) -> std::io::Result<Send> {
     let socket = bind(local_port)?;
     socket.connect(to)?;
@@ -178,7 +208,7 @@ pub(super) fn send(
         if i > 0 {
             std::thread::sleep(interval);
         }
-        match socket.send(format!("send-{i}").as_bytes()) {
+        match socket.send(format!("{message}-{i}").as_bytes()) {
             Ok(_) => sent += 1,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused = true,
             Err(e) => return Err(e),

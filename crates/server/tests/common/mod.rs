@@ -3,12 +3,11 @@
 //! realistic requests.
 //!
 //! Each test binary uses a different subset, hence `dead_code` is allowed here.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod wire;
 
 use std::fmt::Debug;
-use std::net::SocketAddr;
 
 use clap::Parser;
 use libp2p_identity::PeerId;
@@ -452,38 +451,7 @@ pub fn assert_status<T: Debug>(result: Result<T, Status>, code: Code, message: &
 // HTTP
 // ---------------------------------------------------------------------------------------------
 
-/// `GET path` over a plain HTTP/1.0 connection; returns the status code and the body.
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).expect("connect to the telemetry port");
-        stream
-            .write_all(request.as_bytes())
-            .expect("send the request");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .expect("read the response");
-        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .expect("a status code");
-        (status, body.to_owned())
-    })
-    .await
-    .expect("the HTTP request ran")
-}
-
-/// The value of the sample `series` (name and labels exactly as the encoder writes them).
-pub fn metric_sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
-        value.parse().ok()
-    })
-}
+pub use punchr_testutil::http::{http_get, metric_sample};
 
 /// The current value of the server's counter or gauge `series`, 0 before its first sample.
 pub async fn server_metric(server: &RunningServer, series: &str) -> f64 {
