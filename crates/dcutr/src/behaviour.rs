@@ -34,13 +34,13 @@ use libp2p::{
     },
     Multiaddr, PeerId,
 };
+use punchr_types::address::is_relayed;
 
 use crate::{
     candidates::SharedCandidates,
     clock::Clock,
     event::{Event, Role},
     handler::{Command, Handler, HandlerCommand, HandlerReport, Report},
-    message::is_relayed,
     preference::Preference,
     roles::{HandshakeRole, RemoteRoles, RoleStrategy},
     scope,

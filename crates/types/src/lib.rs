@@ -1,0 +1,28 @@
+//! Punchr's shared vocabulary: the small types and rules that the client, the server, the store,
+//! the report and the instrumented DCUtR all speak, and nothing heavier.
+//!
+//! A client names an outcome, checks an address and stamps a time with the same definitions the
+//! server validates with and the store writes, without linking the storage layer or the wire
+//! protocol (the client runs on Raspberry Pis; see iroh's `iroh-base` for the habit). How the
+//! parts fit:
+//! - `punchr-proto` converts the wire's enums to and from these ([`From`]/[`TryFrom`] impls live
+//!   there, once);
+//! - `punchr-store` stores them by their upper-case names and re-exports them, so its users may
+//!   name them either way;
+//! - the server, the client and the honeypot decide which addresses a volunteer may dial with
+//!   [`address`], one rule for all.
+//!
+//! The types that matter most: [`Outcome`] and [`AttemptOutcome`] (how a hole punch and each of
+//! its attempts ended, `punchr-original.md` §7.3), [`AddressFacts`] and
+//! [`address::is_public_ip`].
+
+pub mod address;
+pub mod duration;
+mod outcome;
+mod time;
+
+pub use address::AddressFacts;
+pub use outcome::{
+    AttemptOutcome, HandshakeRole, LatencyKind, Outcome, Relationship, RoleStrategy,
+};
+pub use time::{now_unix_nanos, UnixNanos};
