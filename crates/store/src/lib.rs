@@ -29,7 +29,7 @@ mod selection;
 pub mod sql;
 
 pub use engine::{redact_password, Engine, Store};
-pub use error::{error_line, StoreError};
+pub use error::StoreError;
 pub use keys::{uuid_v4_text, ApiKey, ApiKeySecret};
 pub use model::{
     NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent, NewHolePunchResult,
@@ -39,7 +39,7 @@ pub use model::{
 pub use punchr_types::address::MAX_HANDOUT_ADDRESSES;
 pub use punchr_types::duration::parse_duration;
 pub use punchr_types::{
-    now_unix_nanos, AddressFacts, AttemptOutcome, HandshakeRole, LatencyKind, Outcome,
+    error_line, now_unix_nanos, AddressFacts, AttemptOutcome, HandshakeRole, LatencyKind, Outcome,
     Relationship, RoleStrategy,
 };
 pub use results::InsertedResult;
