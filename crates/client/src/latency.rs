@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
-use punchr_store::LatencyKind;
+use punchr_types::LatencyKind;
 
 use crate::report::Latency;
 

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use punchr_store::AddressFacts;
+use punchr_types::AddressFacts;
 
 /// How many addresses may wait for confirmation at once. Any peer can claim to observe us
 /// anywhere, so without a bound a stream of strangers would grow the map for ever; real hosts

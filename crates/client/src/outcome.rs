@@ -9,14 +9,13 @@
 
 use std::time::Duration;
 
-use multiaddr::{Multiaddr, Protocol};
-use punchr_store::{AttemptOutcome, Outcome};
+use multiaddr::Multiaddr;
+use punchr_types::address::is_relayed;
+pub use punchr_types::UnixNanos;
+use punchr_types::{AttemptOutcome, Outcome};
 
 /// Attempts the remote may make (the DCUtR initiator retries twice).
 pub const MAX_ATTEMPTS: usize = 3;
-
-/// Unix nanoseconds.
-pub type UnixNanos = i64;
 
 /// One attempt as it will be reported.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,10 +123,6 @@ pub struct Classified {
     pub open_addresses: Vec<Multiaddr>,
     /// Whether one of them is direct.
     pub has_direct_conns: bool,
-}
-
-fn is_relayed(address: &Multiaddr) -> bool {
-    address.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
 
 fn seconds_between(from: UnixNanos, to: UnixNanos) -> Duration {

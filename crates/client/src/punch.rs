@@ -10,7 +10,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use punchr_dcutr::{AttemptOutcome as DcutrOutcome, Event as DcutrEvent, EventKind, Role};
-use punchr_store::LatencyKind;
+use punchr_types::address::is_relayed;
+use punchr_types::LatencyKind;
 use tokio::time::Instant;
 
 use crate::latency::LatencyRecorder;
@@ -72,10 +73,6 @@ fn is_stale(event: &DcutrEvent, current: u8) -> bool {
         | EventKind::AttemptsExhausted { .. } => false,
         _ => event.attempt != current,
     }
-}
-
-fn is_relayed(address: &Multiaddr) -> bool {
-    address.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
 
 /// The relay's peer ID in a circuit address (`…/p2p/<relay>/p2p-circuit…`).
@@ -361,7 +358,7 @@ impl ActivePunch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use punchr_store::AttemptOutcome;
+    use punchr_types::AttemptOutcome;
 
     #[test]
     fn relays_are_found_in_circuit_addresses() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use multiaddr::Multiaddr;
 use punchr_proto as pb;
-use punchr_store::{AttemptOutcome, LatencyKind, Outcome};
+use punchr_types::{HandshakeRole, LatencyKind, RoleStrategy};
 
 use crate::outcome::{AttemptRecord, Classified};
 
@@ -50,38 +50,6 @@ fn unix_nanos(at: i64) -> u64 {
     u64::try_from(at).unwrap_or(0)
 }
 
-fn wire_outcome(outcome: Outcome) -> pb::HolePunchOutcome {
-    match outcome {
-        Outcome::Unknown => pb::HolePunchOutcome::Unknown,
-        Outcome::NoConnection => pb::HolePunchOutcome::NoConnection,
-        Outcome::NoStream => pb::HolePunchOutcome::NoStream,
-        Outcome::ConnectionReversed => pb::HolePunchOutcome::ConnectionReversed,
-        Outcome::Cancelled => pb::HolePunchOutcome::Cancelled,
-        Outcome::Failed => pb::HolePunchOutcome::Failed,
-        Outcome::Success => pb::HolePunchOutcome::Success,
-    }
-}
-
-fn wire_attempt_outcome(outcome: AttemptOutcome) -> pb::HolePunchAttemptOutcome {
-    match outcome {
-        AttemptOutcome::Unknown => pb::HolePunchAttemptOutcome::Unknown,
-        AttemptOutcome::DirectDial => pb::HolePunchAttemptOutcome::DirectDial,
-        AttemptOutcome::ProtocolError => pb::HolePunchAttemptOutcome::ProtocolError,
-        AttemptOutcome::Cancelled => pb::HolePunchAttemptOutcome::Cancelled,
-        AttemptOutcome::Timeout => pb::HolePunchAttemptOutcome::Timeout,
-        AttemptOutcome::Failed => pb::HolePunchAttemptOutcome::Failed,
-        AttemptOutcome::Success => pb::HolePunchAttemptOutcome::Success,
-    }
-}
-
-fn wire_latency_kind(kind: LatencyKind) -> pb::LatencyMeasurementType {
-    match kind {
-        LatencyKind::ToRelay => pb::LatencyMeasurementType::ToRelay,
-        LatencyKind::ToRemoteThroughRelay => pb::LatencyMeasurementType::ToRemoteThroughRelay,
-        LatencyKind::ToRemoteAfterHolePunch => pb::LatencyMeasurementType::ToRemoteAfterHolePunch,
-    }
-}
-
 fn wire_attempt(attempt: &AttemptRecord) -> pb::HolePunchAttempt {
     pb::HolePunchAttempt {
         opened_at: unix_nanos(attempt.opened_at),
@@ -89,27 +57,14 @@ fn wire_attempt(attempt: &AttemptRecord) -> pb::HolePunchAttempt {
         ended_at: unix_nanos(attempt.ended_at),
         start_rtt: attempt.start_rtt.map(|rtt| rtt.as_secs_f32()),
         elapsed_time: attempt.elapsed.as_secs_f32(),
-        outcome: wire_attempt_outcome(attempt.outcome).into(),
+        outcome: pb::HolePunchAttemptOutcome::from(attempt.outcome).into(),
         error: attempt.error.clone(),
         direct_dial_error: attempt.direct_dial_error.clone(),
         multi_addresses: attempt.addresses.iter().map(|a| a.to_vec()).collect(),
+        // dcutr's role, as the result records it, as the wire numbers it.
         handshake_role: attempt
             .handshake_role
-            .map(|role| wire_handshake_role(role).into()),
-    }
-}
-
-fn wire_handshake_role(role: punchr_dcutr::HandshakeRole) -> pb::HandshakeRole {
-    match role {
-        punchr_dcutr::HandshakeRole::Client => pb::HandshakeRole::Client,
-        punchr_dcutr::HandshakeRole::Server => pb::HandshakeRole::Server,
-    }
-}
-
-fn wire_role_strategy(strategy: punchr_dcutr::RoleStrategy) -> pb::RoleStrategy {
-    match strategy {
-        punchr_dcutr::RoleStrategy::Spec => pb::RoleStrategy::Spec,
-        punchr_dcutr::RoleStrategy::Adaptive => pb::RoleStrategy::Adaptive,
+            .map(|role| pb::HandshakeRole::from(HandshakeRole::from(role)).into()),
     }
 }
 
@@ -130,7 +85,7 @@ fn wire_latency(latency: &Latency) -> pb::LatencyMeasurement {
             .iter()
             .map(|s| s.as_ref().err().cloned().unwrap_or_default())
             .collect(),
-        mtype: wire_latency_kind(latency.kind).into(),
+        mtype: pb::LatencyMeasurementType::from(latency.kind).into(),
     }
 }
 
@@ -153,7 +108,7 @@ pub fn track_hole_punch_request(
         open_multi_addresses: punch.open_addresses.iter().map(|a| a.to_vec()).collect(),
         has_direct_conns: punch.has_direct_conns,
         error: punch.error.clone(),
-        outcome: wire_outcome(punch.outcome).into(),
+        outcome: pb::HolePunchOutcome::from(punch.outcome).into(),
         ended_at: unix_nanos(punch.ended_at),
         listen_multi_addresses: context
             .listen_addresses
@@ -172,7 +127,9 @@ pub fn track_hole_punch_request(
         network_information: None,
         nat_mappings: Vec::new(),
         report_id: Some(rand::random::<[u8; 16]>().to_vec()),
-        role_strategy: Some(wire_role_strategy(context.role_strategy).into()),
+        role_strategy: Some(
+            pb::RoleStrategy::from(RoleStrategy::from(context.role_strategy)).into(),
+        ),
     }
 }
 

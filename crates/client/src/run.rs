@@ -313,17 +313,17 @@ fn punch_request(assignment: &Assignment) -> Option<PunchRequest> {
 
 /// The request with only the relay addresses a volunteer may dial: those whose relay hop is a
 /// public IP (any relay address with `allow_private`), at most
-/// [`punchr_store::MAX_HANDOUT_ADDRESSES`]. The server serves no other, but what it serves came
-/// from strangers through the honeypot; this machine checks for itself before dialing. `None`
-/// (and a warning) when nothing is left.
+/// [`punchr_types::address::MAX_HANDOUT_ADDRESSES`]. The server serves no other, but what it
+/// serves came from strangers through the honeypot; this machine checks for itself before
+/// dialing. `None` (and a warning) when nothing is left.
 fn dialable(mut request: PunchRequest, allow_private: bool) -> Option<PunchRequest> {
     let served = request.addresses.len();
     request
         .addresses
-        .retain(|a| punchr_address::is_dialable_relay_address(a, allow_private));
+        .retain(|a| punchr_types::address::is_dialable_relay_address(a, allow_private));
     request
         .addresses
-        .truncate(punchr_store::MAX_HANDOUT_ADDRESSES);
+        .truncate(punchr_types::address::MAX_HANDOUT_ADDRESSES);
     if request.addresses.len() < served {
         let refused = served - request.addresses.len();
         tracing::warn!(target: "punchr::client", remote = %request.remote, refused, "refused served addresses that are not relay addresses with a public relay hop (or too many)");

@@ -19,7 +19,6 @@
 
 use std::{
     collections::HashMap,
-    error::Error as StdError,
     task::{Context, Poll},
 };
 
@@ -34,13 +33,13 @@ use libp2p::{
     },
     Multiaddr, PeerId,
 };
+use punchr_types::{address::is_relayed, error_line};
 
 use crate::{
     candidates::SharedCandidates,
     clock::Clock,
     event::{Event, Role},
     handler::{Command, Handler, HandlerCommand, HandlerReport, Report},
-    message::is_relayed,
     preference::Preference,
     roles::{HandshakeRole, RemoteRoles, RoleStrategy},
     scope,
@@ -339,7 +338,7 @@ fn render_dial_error(error: &libp2p::swarm::DialError) -> DialError {
     let address_errors = match error {
         libp2p::swarm::DialError::Transport(errors) => errors
             .iter()
-            .map(|(addr, e)| (addr.clone(), error_chain(e)))
+            .map(|(addr, e)| (addr.clone(), error_line(e)))
             .collect(),
         _ => Vec::new(),
     };
@@ -347,19 +346,4 @@ fn render_dial_error(error: &libp2p::swarm::DialError) -> DialError {
         error: error.to_string(),
         address_errors,
     }
-}
-
-/// `error: cause: cause…`, skipping a cause whose text is already contained.
-fn error_chain(error: &dyn StdError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -12,8 +12,7 @@ use std::{
 };
 
 use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
-
-use crate::message::is_relayed;
+use punchr_types::address::is_relayed;
 
 /// How many observed candidates are remembered (the stock crate's LRU size).
 const OBSERVED_CAPACITY: usize = 20;

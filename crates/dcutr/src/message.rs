@@ -9,7 +9,7 @@
 use std::{fmt, io};
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use libp2p::{multiaddr::Protocol, Multiaddr};
+use libp2p::Multiaddr;
 use prost::Message as _;
 
 /// Largest encoded message (without its length prefix) that a peer sends or accepts, in bytes.
@@ -91,15 +91,10 @@ impl Offer {
     pub(crate) fn dialable(&self) -> Vec<Multiaddr> {
         self.addrs
             .iter()
-            .filter(|addr| !is_relayed(addr))
+            .filter(|addr| !punchr_types::address::is_relayed(addr))
             .cloned()
             .collect()
     }
-}
-
-/// Whether `addr` goes through a relay (contains `/p2p-circuit`).
-pub(crate) fn is_relayed(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| p == Protocol::P2pCircuit)
 }
 
 /// Why a message could not be read or was not acceptable.

@@ -3,8 +3,7 @@
 //! preferred protocol code; if none does, keep them all, so a preference never empties a punch.
 
 use libp2p::Multiaddr;
-
-use crate::message::is_relayed;
+use punchr_types::address::is_relayed;
 
 /// Multiaddr protocol codes a hole punch should prefer (e.g. `[4, 6]` for IPv4 over TCP).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -112,6 +112,26 @@ impl FromStr for RoleStrategy {
     }
 }
 
+/// The role as a result records it (`CLIENT`, `SERVER`).
+impl From<HandshakeRole> for punchr_types::HandshakeRole {
+    fn from(role: HandshakeRole) -> Self {
+        match role {
+            HandshakeRole::Client => punchr_types::HandshakeRole::Client,
+            HandshakeRole::Server => punchr_types::HandshakeRole::Server,
+        }
+    }
+}
+
+/// The strategy as a result records it (`SPEC`, `ADAPTIVE`).
+impl From<RoleStrategy> for punchr_types::RoleStrategy {
+    fn from(strategy: RoleStrategy) -> Self {
+        match strategy {
+            RoleStrategy::Spec => punchr_types::RoleStrategy::Spec,
+            RoleStrategy::Adaptive => punchr_types::RoleStrategy::Adaptive,
+        }
+    }
+}
+
 /// The roles a remote's DCUtR initiator takes, as far as its agent version tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum RemoteRoles {

@@ -3,7 +3,7 @@
 //! loopback, private or link-local addresses would let it point a volunteer's client at the
 //! volunteer's own machine or home network.
 //!
-//! Non-public IPs are those of [`punchr_address::is_public_ip`] (go-multiaddr's list, one
+//! Non-public IPs are those of [`punchr_types::address::is_public_ip`] (go-multiaddr's list, one
 //! definition for every Punchr part). A DNS name is public unless it is `localhost`; an
 //! address with neither an IP nor a name (`/p2p/<id>` alone) names nothing to dial.
 
@@ -15,8 +15,8 @@ use libp2p::Multiaddr;
 /// Whether `addr`'s host part is public.
 pub(crate) fn is_public(addr: &Multiaddr) -> bool {
     match addr.iter().next() {
-        Some(Protocol::Ip4(ip)) => punchr_address::is_public_ip(IpAddr::V4(ip)),
-        Some(Protocol::Ip6(ip)) => punchr_address::is_public_ip(IpAddr::V6(ip)),
+        Some(Protocol::Ip4(ip)) => punchr_types::address::is_public_ip(IpAddr::V4(ip)),
+        Some(Protocol::Ip6(ip)) => punchr_types::address::is_public_ip(IpAddr::V6(ip)),
         Some(Protocol::Dns(name) | Protocol::Dns4(name) | Protocol::Dns6(name)) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             name != "localhost" && !name.ends_with(".localhost")

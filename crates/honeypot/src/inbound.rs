@@ -15,7 +15,7 @@
 //!
 //! Everything here comes from strangers, so what they can make the honeypot write is bounded
 //! (issue 15, points 4 and 8): only relay addresses whose relay hop is a public IP are kept
-//! ([`punchr_address::has_public_relay_hop`]), at most [`MAX_RELAYS_PER_PEER`] per peer; a peer
+//! ([`punchr_types::address::has_public_relay_hop`]), at most [`MAX_RELAYS_PER_PEER`] per peer; a peer
 //! ID gets at most [`TrackerLimits::max_events_per_peer`] events per [`WRITE_WINDOW_NS`] (identify
 //! pushes with ever new relay addresses), and one source address at most
 //! [`TrackerLimits::max_peers_per_address`] distinct peer IDs recorded per window (a Sybil flood
@@ -509,7 +509,7 @@ fn classify(identity: &Identity, allow_private_relays: bool) -> Result<Vec<Multi
     };
     let dialable: Vec<Multiaddr> = relays
         .into_iter()
-        .filter(|r| punchr_address::is_dialable_relay_address(r, allow_private_relays))
+        .filter(|r| punchr_types::address::is_dialable_relay_address(r, allow_private_relays))
         .collect();
     if dialable.is_empty() {
         return Err(SkipReason::NoPublicRelay);

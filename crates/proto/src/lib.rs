@@ -9,7 +9,9 @@
 //! - [`TrackHolePunchRequest`], [`HolePunchAttempt`] and the outcome enums, which the client fills
 //!   and the server validates and stores;
 //! - [`punchr_service_server::PunchrService`] (server side) and
-//!   [`punchr_service_client::PunchrServiceClient`] (client side).
+//!   [`punchr_service_client::PunchrServiceClient`] (client side);
+//! - the [`From`]/[`TryFrom`] conversions between the wire's enums and the shared vocabulary of
+//!   `punchr-types` ([`punchr_types::Outcome`] and the others), written once for both sides.
 //!
 //! Wire conventions: peer IDs are multihash bytes, multiaddresses binary multiaddrs, times Unix
 //! nanoseconds (`u64`) and durations seconds (`f32`).
@@ -19,6 +21,9 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/_.rs"));
 }
 
+mod convert;
+
+pub use convert::WireUnknown;
 pub use generated::*;
 
 /// gRPC method paths. The original proto has no package, so the service name is bare.

@@ -301,61 +301,34 @@ fn seconds(field: &str, value: f32) -> Valid<f64> {
 fn outcome(value: i32) -> Valid<Outcome> {
     let outcome = pb::HolePunchOutcome::try_from(value)
         .map_err(|_| invalid("outcome", format!("unknown value {value}")))?;
-    Ok(match outcome {
-        pb::HolePunchOutcome::Unknown => Outcome::Unknown,
-        pb::HolePunchOutcome::NoConnection => Outcome::NoConnection,
-        pb::HolePunchOutcome::NoStream => Outcome::NoStream,
-        pb::HolePunchOutcome::ConnectionReversed => Outcome::ConnectionReversed,
-        pb::HolePunchOutcome::Cancelled => Outcome::Cancelled,
-        pb::HolePunchOutcome::Failed => Outcome::Failed,
-        pb::HolePunchOutcome::Success => Outcome::Success,
-    })
+    Ok(outcome.into())
 }
 
 fn attempt_outcome(field: &str, value: i32) -> Valid<AttemptOutcome> {
     let outcome = pb::HolePunchAttemptOutcome::try_from(value)
         .map_err(|_| invalid(field, format!("unknown value {value}")))?;
-    Ok(match outcome {
-        pb::HolePunchAttemptOutcome::Unknown => AttemptOutcome::Unknown,
-        pb::HolePunchAttemptOutcome::DirectDial => AttemptOutcome::DirectDial,
-        pb::HolePunchAttemptOutcome::ProtocolError => AttemptOutcome::ProtocolError,
-        pb::HolePunchAttemptOutcome::Cancelled => AttemptOutcome::Cancelled,
-        pb::HolePunchAttemptOutcome::Timeout => AttemptOutcome::Timeout,
-        pb::HolePunchAttemptOutcome::Failed => AttemptOutcome::Failed,
-        pb::HolePunchAttemptOutcome::Success => AttemptOutcome::Success,
-    })
+    Ok(outcome.into())
 }
 
 fn handshake_role(field: &str, value: Option<i32>) -> Valid<Option<HandshakeRole>> {
     let Some(value) = value else { return Ok(None) };
     let role = pb::HandshakeRole::try_from(value)
         .map_err(|_| invalid(field, format!("unknown value {value}")))?;
-    Ok(match role {
-        pb::HandshakeRole::Unknown => None,
-        pb::HandshakeRole::Client => Some(HandshakeRole::Client),
-        pb::HandshakeRole::Server => Some(HandshakeRole::Server),
-    })
+    // The wire's UNKNOWN says nothing, as a missing field does.
+    Ok(HandshakeRole::try_from(role).ok())
 }
 
 fn role_strategy(value: Option<i32>) -> Valid<Option<RoleStrategy>> {
     let Some(value) = value else { return Ok(None) };
     let strategy = pb::RoleStrategy::try_from(value)
         .map_err(|_| invalid("role_strategy", format!("unknown value {value}")))?;
-    Ok(match strategy {
-        pb::RoleStrategy::Unknown => None,
-        pb::RoleStrategy::Spec => Some(RoleStrategy::Spec),
-        pb::RoleStrategy::Adaptive => Some(RoleStrategy::Adaptive),
-    })
+    Ok(RoleStrategy::try_from(strategy).ok())
 }
 
 fn latency_kind(field: &str, value: i32) -> Valid<LatencyKind> {
     let kind = pb::LatencyMeasurementType::try_from(value)
         .map_err(|_| invalid(field, format!("unknown value {value}")))?;
-    Ok(match kind {
-        pb::LatencyMeasurementType::ToRelay => LatencyKind::ToRelay,
-        pb::LatencyMeasurementType::ToRemoteThroughRelay => LatencyKind::ToRemoteThroughRelay,
-        pb::LatencyMeasurementType::ToRemoteAfterHolePunch => LatencyKind::ToRemoteAfterHolePunch,
-    })
+    Ok(kind.into())
 }
 
 fn attempt(

@@ -143,27 +143,10 @@ fn classify_sqlstate(code: &str) -> Option<Class> {
     }
 }
 
-/// An error and its causes on one line, for a binary's last word before it exits: each cause is
-/// joined with ": " unless the line already says it (this crate's errors, like sqlx's, repeat
-/// their source in their own message, so the usual cause-by-cause printing says things twice).
-pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = String::new();
-    let mut cause = Some(error);
-    while let Some(current) = cause {
-        let text = current.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-        cause = current.source();
-    }
-    line
-}
-
 #[cfg(test)]
 mod tests {
+    use punchr_types::error_line;
+
     use super::*;
 
     #[test]

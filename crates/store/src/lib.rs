@@ -16,7 +16,6 @@
 //!
 //! Times are Unix nanoseconds in `i64` throughout, the unit of the wire protocol.
 
-mod address;
 pub mod agent;
 mod engine;
 mod error;
@@ -28,22 +27,23 @@ pub mod reason;
 mod results;
 mod selection;
 pub mod sql;
-mod time;
 
-pub use address::AddressFacts;
 pub use engine::{redact_password, Engine, Store};
-pub use error::{error_line, StoreError};
+pub use error::StoreError;
 pub use keys::{uuid_v4_text, ApiKey, ApiKeySecret};
 pub use model::{
-    AttemptOutcome, HandshakeRole, LatencyKind, NatMapping, NetworkInformation, NewAttempt,
-    NewConnectionEvent, NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship,
-    RoleStrategy,
+    NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent, NewHolePunchResult,
+    NewLatencyMeasurement, PeerInfo,
+};
+// The shared vocabulary, re-exported so the store's users name it as before.
+pub use punchr_types::address::MAX_HANDOUT_ADDRESSES;
+pub use punchr_types::duration::parse_duration;
+pub use punchr_types::{
+    error_line, now_unix_nanos, AddressFacts, AttemptOutcome, HandshakeRole, LatencyKind, Outcome,
+    Relationship, RoleStrategy,
 };
 pub use results::InsertedResult;
-pub use selection::{
-    Handout, Requester, Selection, SelectionOutcome, SelectionRules, MAX_HANDOUT_ADDRESSES,
-};
-pub use time::{now_unix_nanos, parse_duration};
+pub use selection::{Handout, Requester, Selection, SelectionOutcome, SelectionRules};
 
 /// Result type of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

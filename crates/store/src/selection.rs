@@ -25,7 +25,7 @@
 //! registers do not multiply them.
 //!
 //! Only relay addresses whose relay hop is a public IP are served
-//! ([`punchr_address::has_public_relay_hop`]), at most [`MAX_HANDOUT_ADDRESSES`] per handout: a
+//! ([`punchr_types::address::has_public_relay_hop`]), at most [`MAX_HANDOUT_ADDRESSES`] per handout: a
 //! stranger who reaches the honeypot must not send the campaign's volunteers into their own
 //! home networks or at a victim.
 
@@ -33,6 +33,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use multiaddr::Multiaddr;
+use punchr_types::address::MAX_HANDOUT_ADDRESSES;
 use rand::seq::SliceRandom;
 use sqlx::{AnyConnection, Connection, Row};
 use tokio::sync::Mutex;
@@ -61,10 +62,6 @@ pub struct SelectionRules {
     /// networks); never in a campaign on the internet.
     pub serve_private_relays: bool,
 }
-
-/// Most relay addresses in one handout. A NATed go-libp2p or kubo peer keeps two relays with a
-/// handful of addresses each; more than this is a peer padding its identify.
-pub const MAX_HANDOUT_ADDRESSES: usize = 16;
 
 impl Default for SelectionRules {
     fn default() -> Self {
@@ -442,7 +439,7 @@ async fn eligible_addresses(
     for row in &rows {
         let text: String = row.try_get(1)?;
         let servable = text.parse::<Multiaddr>().is_ok_and(|addr| {
-            punchr_address::is_dialable_relay_address(&addr, rules.serve_private_relays)
+            punchr_types::address::is_dialable_relay_address(&addr, rules.serve_private_relays)
         });
         if servable && addresses.len() < MAX_HANDOUT_ADDRESSES {
             addresses.push((row.try_get(0)?, text));

@@ -1,12 +1,6 @@
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! The one duration grammar of Punchr's command lines and environment variables.
 
-/// The current time as Unix nanoseconds, the unit of every time column.
-pub fn now_unix_nanos() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX)
-}
+use std::time::Duration;
 
 /// Parses `90s`, `10m`, `1h`, `500ms` or a bare number of seconds: the durations the server,
 /// client and honeypot take on their command lines and in their environment.

@@ -1,4 +1,4 @@
-//! Which addresses are public: one definition for every Punchr part.
+//! Which addresses are public and which go through a relay: one definition for every Punchr part.
 //!
 //! The honeypot, the server's selection, the client and the instrumented DCUtR all decide
 //! whether an address a stranger gave us may be dialled by a volunteer. They ask here, so that
@@ -15,11 +15,26 @@
 //! The NAT lab's internet is 11.0.0.0/8, which is public by this rule, as it must be for every
 //! implementation to accept it.
 //!
-//! The two functions that matter: [`is_public_ip`] and [`has_public_relay_hop`].
+//! The two functions that matter: [`is_public_ip`] and [`has_public_relay_hop`]. What Punchr
+//! records about each stored address is [`AddressFacts`].
+
+mod facts;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use multiaddr::{Multiaddr, Protocol};
+
+pub use facts::AddressFacts;
+
+/// Most relay addresses in one handout, and so the most a client dials for one punch and the
+/// honeypot keeps per peer. A NATed go-libp2p or kubo peer keeps two relays with a handful of
+/// addresses each; more than this is a peer padding its identify.
+pub const MAX_HANDOUT_ADDRESSES: usize = 16;
+
+/// Whether `addr` goes through a circuit relay (contains `/p2p-circuit`).
+pub fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
 
 /// Whether `ip` is globally routable by the rule of the crate doc.
 pub fn is_public_ip(ip: IpAddr) -> bool {

@@ -9,7 +9,7 @@ use multiaddr::{Multiaddr, Protocol};
 pub struct AddressFacts {
     /// The address goes through a circuit relay (`/p2p-circuit`).
     pub is_relay: bool,
-    /// The first IP component is globally routable ([`punchr_address::is_public_ip`]). For a
+    /// The first IP component is globally routable ([`super::is_public_ip`]). For a
     /// relay address that is the relay's IP.
     pub is_public: bool,
     /// The first IP component, if any.
@@ -28,8 +28,8 @@ impl AddressFacts {
             _ => None,
         });
         AddressFacts {
-            is_relay: maddr.iter().any(|p| matches!(p, Protocol::P2pCircuit)),
-            is_public: ip.is_some_and(punchr_address::is_public_ip),
+            is_relay: super::is_relayed(maddr),
+            is_public: ip.is_some_and(super::is_public_ip),
             ip,
             transport: first_hop_transport(maddr),
         }
