@@ -42,6 +42,9 @@ pub fn config(dir: &Path, db: &str, bootstrap: &[Multiaddr]) -> HoneypotConfig {
     // Every simulated peer comes from 127.0.0.1; tests of the per-address limit lower it.
     config.max_peers_per_address = 100_000;
     config.walk_pause = Duration::from_secs(3600);
+    // Tests ask whether a walk reaches every server, not how fast: with the default 5 s per peer,
+    // a CI run with two 30-node DHTs and builds beside it failed 5 of 21 crawls (dht.rs).
+    config.crawl_timeout = Duration::from_secs(30);
     config
 }
 
