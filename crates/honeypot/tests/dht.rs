@@ -58,7 +58,12 @@ fn via(relay: &PeerId, addresses: &BTreeSet<String>) -> bool {
     addresses.iter().any(|a| a.contains(&relay))
 }
 
+/// One 30-node DHT at a time: the two engines' runs side by side on a loaded 2-core CI machine
+/// missed servers in the walk and the honeypot in lookups.
+static ONE_DHT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn the_honeypot_walks_the_dht_and_records_nated_dcutr_peers(db: TestDb) {
+    let _one = ONE_DHT.lock().await;
     // 20 public DHT servers: 0 and 1 are relays, 2 and 3 speak DCUtR.
     let servers = dht(20, 2, 2).await;
     let addr = |i: usize| servers[i].addr().unwrap().clone();
@@ -249,8 +254,17 @@ async fn the_honeypot_walks_the_dht_and_records_nated_dcutr_peers(db: TestDb) {
         metrics.contains("honeypot_completed_walks_total 1"),
         "{metrics}"
     );
+    // Every event written is counted. (The reserved public server may be recorded on one or two
+    // of its connections, as they come, so the count is read from the database.)
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM connection_events")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert!(events >= 8, "{events} connection events");
     assert!(
-        metrics.contains(r#"honeypot_handled_connections_total{status="ok"} 8"#),
+        metrics.contains(&format!(
+            r#"honeypot_handled_connections_total{{status="ok"}} {events}"#
+        )),
         "{metrics}"
     );
     assert!(
