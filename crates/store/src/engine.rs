@@ -221,7 +221,7 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 /// outage; it stays well under the clients' 30 s request deadline, so they get UNAVAILABLE and
 /// retry rather than giving up on a request that is still waiting (with 30 s, every request made
 /// during a PostgreSQL restart waited 29.8 s and the clients saw their own deadline expire).
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn pool_options(engine: Engine) -> AnyPoolOptions {
     let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
