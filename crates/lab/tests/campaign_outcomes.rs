@@ -8,41 +8,13 @@
 
 mod common;
 
-use clap::Parser;
-use common::{bin_dir, build_punchr_binaries, leftover_namespaces, options, sys};
-use punchr_lab::campaign;
-use punchr_lab::cli::{Cli, Command as LabCommand};
-use punchr_lab::collector::Collector;
-use punchr_lab::commands::run_config;
+use common::run_campaign as campaign;
 use punchr_lab::measured::{Cell, Verdict};
 use punchr_report::lab::CellTransport;
 
 /// FAILED results a campaign that expects "never" must have before its zero successes count:
 /// 3 of the 4 punches it asks for (one may end undecided on a busy machine).
 const MIN_FAILED: u64 = 3;
-
-/// Runs `punchr-lab run ARGS` in-process and returns the measured cells.
-fn campaign(args: &[&str]) -> Vec<Cell> {
-    build_punchr_binaries();
-    let cli = Cli::try_parse_from(["punchr-lab", "run"].iter().chain(args))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let LabCommand::Run(args) = cli.command else {
-        unreachable!("parsed as run")
-    };
-    let config = run_config(&args, options(), bin_dir()).unwrap_or_else(|e| panic!("{e}"));
-    let mut collector =
-        Collector::for_campaign(&config.scenario.campaign, None).unwrap_or_else(|e| panic!("{e}"));
-    let report = campaign::run(sys(), &config, &mut collector).unwrap_or_else(|e| panic!("{e}"));
-    println!("{report}");
-    assert!(
-        leftover_namespaces(&report.run_id).is_empty(),
-        "the campaign left namespaces behind"
-    );
-    let html = collector.html_written.expect("HTML report written");
-    let page = std::fs::read_to_string(&html).expect("read the HTML report");
-    assert!(page.contains("<svg"), "the HTML report has a chart");
-    collector.cells
-}
 
 fn cells_of<'a>(cells: &'a [Cell], client: &str, remote: Option<&str>) -> Vec<&'a Cell> {
     cells
