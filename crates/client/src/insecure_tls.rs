@@ -68,7 +68,7 @@ pub(crate) fn channel(
     port: u16,
     timeouts: crate::delivery::LinkTimeouts,
 ) -> Result<Channel, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -111,8 +111,10 @@ pub(crate) fn channel(
     )
 }
 
-/// Makes ring the process's TLS provider unless one is set. libp2p brings aws-lc-rs and tonic
-/// brings ring; with both linked, rustls refuses to guess.
+/// Makes aws-lc-rs the process's TLS provider unless one is set. The client's rustls has only
+/// that provider (libp2p's QUIC and TLS require it, so gRPC uses it too); a binary that also
+/// links another (the tests link the server, which uses ring) would otherwise make rustls
+/// refuse to guess.
 pub(crate) fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
