@@ -214,11 +214,25 @@ pub fn bin_dir() -> PathBuf {
     Path::new(LAB_BIN).parent().expect("bin dir").to_owned()
 }
 
-/// Builds the Punchr binaries a campaign runs, in the profile of this `punchr-lab` (a no-op when
-/// `cargo test --workspace` built them already).
+/// Builds the Punchr binaries a campaign runs, in the profile of this `punchr-lab`, unless
+/// `scripts/test` says it has just built every binary of the workspace
+/// (`PUNCHR_TEST_WORKSPACE_BUILT`): `cargo build -p …` resolves features apart from
+/// `cargo test --workspace`, so it would rebuild them (minutes of CI) and replace the binaries
+/// other tests are running.
 pub fn build_punchr_binaries() {
     static BUILD: std::sync::Once = std::sync::Once::new();
     BUILD.call_once(|| {
+        if std::env::var_os("PUNCHR_TEST_WORKSPACE_BUILT").is_some() {
+            let dir = bin_dir();
+            for binary in ["punchr-server", "punchr-client", "punchr-honeypot"] {
+                assert!(
+                    dir.join(binary).is_file(),
+                    "PUNCHR_TEST_WORKSPACE_BUILT is set but {} is missing",
+                    dir.join(binary).display()
+                );
+            }
+            return;
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = std::process::Command::new(cargo);
         command.args([
