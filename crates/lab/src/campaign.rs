@@ -86,13 +86,7 @@ pub struct Report {
     /// Lines from [`Hooks::collect`].
     pub results: Vec<String>,
     /// Client/remote NAT type pairs in the scenario with their predictions.
-    pub predictions: Vec<(
-        NatType,
-        NatType,
-        Transport,
-        theory::Prediction,
-        &'static str,
-    )>,
+    pub predictions: Vec<Predicted>,
     /// Namespaces removed at the end.
     pub namespaces_removed: usize,
     /// How long the whole run took.
@@ -114,14 +108,17 @@ impl fmt::Display for Report {
         // predictions alone say what the campaign was for.
         if self.results.is_empty() && !self.predictions.is_empty() {
             writeln!(f, "\nwhat NAT theory predicts (client NAT ↔ remote NAT):")?;
-            for (a, b, t, p, why) in &self.predictions {
+            for Predicted { pair, theory } in &self.predictions {
+                let prediction = theory.prediction.map_or("–".to_owned(), |p| p.to_string());
                 writeln!(
                     f,
-                    "  {:<16} ↔ {:<16} {:<4} {:<8} {why}",
-                    a.as_str(),
-                    b.as_str(),
-                    format!("{t:?}"),
-                    p.to_string()
+                    "  {:<16} ↔ {:<16} {:<8} {:<4} {:<8} {}",
+                    pair.client.as_str(),
+                    pair.remote.as_str(),
+                    pair.remote_impl.name(),
+                    pair.transport.as_str(),
+                    prediction,
+                    theory.rule
                 )?;
             }
         }
@@ -247,38 +244,71 @@ pub fn start_role(lab: &Lab, context: &Context, role: Role, timeout: Duration) -
     Ok(started.len())
 }
 
-/// The NAT type pairs a campaign measures: every client's against every remote's.
-pub fn predictions(
-    lab: &Lab,
-) -> Vec<(
-    NatType,
-    NatType,
-    Transport,
-    theory::Prediction,
-    &'static str,
-)> {
-    let nats = |role| {
-        let mut v: Vec<NatType> = lab
-            .plan()
-            .peers
-            .iter()
-            .filter(|p| p.role == role)
-            .map(|p| p.nat)
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+/// A pair a campaign measures and what theory says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Predicted {
+    /// The pair.
+    pub pair: theory::Pair,
+    /// The theory's answer.
+    pub theory: theory::Theory,
+}
+
+/// The pairs a campaign measures: every client NAT against every remote's NAT and
+/// implementation, over both transports.
+pub fn predictions(lab: &Lab) -> Vec<Predicted> {
+    let plan = lab.plan();
+    let mut clients: Vec<NatType> = plan
+        .peers
+        .iter()
+        .filter(|p| p.role == Role::Client)
+        .map(|p| p.nat)
+        .collect();
+    clients.sort();
+    clients.dedup();
+    let mut remotes: Vec<_> = plan
+        .peers
+        .iter()
+        .filter(|p| p.role == Role::Remote)
+        .map(|p| (p.nat, p.implementation))
+        .collect();
+    remotes.sort();
+    remotes.dedup();
+    let strategy = client_role_strategy(plan);
     let mut out = Vec::new();
-    for a in nats(Role::Client) {
-        for b in nats(Role::Remote) {
-            for t in [Transport::Tcp, Transport::Quic] {
-                let (p, why) = theory::predict(a, b, t);
-                out.push((a, b, t, p, why));
+    for &client in &clients {
+        for &(remote, remote_impl) in &remotes {
+            for transport in [Transport::Tcp, Transport::Quic] {
+                let pair = theory::Pair {
+                    client,
+                    remote,
+                    transport,
+                    remote_impl,
+                    strategy,
+                };
+                out.push(Predicted {
+                    pair,
+                    theory: theory::predict(pair),
+                });
             }
         }
     }
     out
+}
+
+/// The role strategy the campaign's clients run with: `--role-strategy` (or a scenario's
+/// `env`) sets PUNCHR_CLIENT_ROLE_STRATEGY for them, else the client's default. A campaign gives
+/// all its clients one strategy; the first client's stands for all.
+pub fn client_role_strategy(plan: &crate::topology::Plan) -> punchr_dcutr::RoleStrategy {
+    plan.peers
+        .iter()
+        .filter(|p| p.role == Role::Client)
+        .find_map(|p| {
+            p.env
+                .iter()
+                .find(|(key, _)| key == "PUNCHR_CLIENT_ROLE_STRATEGY")
+                .and_then(|(_, value)| value.parse().ok())
+        })
+        .unwrap_or_default()
 }
 
 /// Environment variables that carry the campaign's settings to the Punchr binaries: the

@@ -267,7 +267,7 @@ impl Hooks for Collector {
             Ok::<_, LabError>((stored, (cells, implementations)))
         })?;
         let (measured, implementations) = measured;
-        self.cells = measured::cells(measured);
+        self.cells = measured::cells(measured, crate::campaign::client_role_strategy(lab.plan()));
         self.implementations = implementations;
         let summary = format!(
             "lab run {} ({}): {stored} results stored",

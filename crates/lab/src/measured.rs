@@ -12,12 +12,17 @@ use punchr_report::{OutcomeCounts, Rate};
 use punchr_store::Outcome;
 use serde::Serialize;
 
+use crate::implementation::Implementation;
 use crate::nat::NatType;
-use crate::theory::{self, Prediction, Transport};
+use crate::theory::{self, Opening, Pair, Prediction, Transport};
 
 /// Below this upper bound of the 95 % interval, a pair theory says succeeds counts as
 /// contradicting it: the interval rules out the high success rate an open path should give.
 pub const SUCCESS_EXPECTED_UPPER_BOUND: f64 = 0.9;
+
+/// A 95 % interval wider than this gets no verdict: with so few decided punches it cannot tell
+/// a working pair from a failing one (5 of 5 spans 57–100 %, 10 of 10 spans 72–100 %).
+pub const WIDEST_DECIDING_INTERVAL: f64 = 0.35;
 
 /// How a cell's measurement compares with the prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -29,6 +34,9 @@ pub enum Verdict {
     Disagrees,
     /// No punch ended in SUCCESS or FAILED, so there is nothing to compare.
     NoData,
+    /// Too few decided punches: the interval is wider than [`WIDEST_DECIDING_INTERVAL`] and does
+    /// not rule the prediction out either.
+    Wide,
     /// Theory has nothing to say (a NAT type or transport the lab did not label).
     NoPrediction,
 }
@@ -50,8 +58,13 @@ pub struct Cell {
     pub rate: Rate,
     /// What theory predicts, if it applies.
     pub predicted: Option<Prediction>,
-    /// Why, in a few words.
-    pub reason: &'static str,
+    /// Which directions theory says open, if it knows the NAT types.
+    pub opening: Option<Opening>,
+    /// Theory expects the remote's plain dial to reach the client before DCUtR
+    /// (CONNECTION_REVERSED instead of decided punches).
+    pub reversal_expected: bool,
+    /// The rule that decided the prediction, named.
+    pub reason: String,
     /// Measured against predicted.
     pub verdict: Verdict,
     /// Median time from relayed to direct connection, over the successes.
@@ -92,19 +105,23 @@ pub fn judge(predicted: Option<Prediction>, rate: &Rate) -> Verdict {
         Prediction::Failure => rate.successes > 0,
         Prediction::Success => upper < SUCCESS_EXPECTED_UPPER_BOUND,
     };
+    let [lower, upper] = rate.ci95.unwrap_or([0.0, 1.0]);
     if contradicts {
         Verdict::Disagrees
+    } else if upper - lower > WIDEST_DECIDING_INTERVAL {
+        Verdict::Wide
     } else {
         Verdict::Agrees
     }
 }
 
-/// Puts the prediction next to each measured cell.
-pub fn cells(measured: Vec<NatCell>) -> Vec<Cell> {
-    measured.into_iter().map(cell).collect()
+/// Puts the prediction next to each measured cell, for clients that chose their handshake roles
+/// by `strategy`.
+pub fn cells(measured: Vec<NatCell>, strategy: punchr_dcutr::RoleStrategy) -> Vec<Cell> {
+    measured.into_iter().map(|m| cell(m, strategy)).collect()
 }
 
-fn cell(measured: NatCell) -> Cell {
+fn cell(measured: NatCell, strategy: punchr_dcutr::RoleStrategy) -> Cell {
     let transport = match measured.transport {
         CellTransport::Tcp => Some(Transport::Tcp),
         CellTransport::Quic => Some(Transport::Quic),
@@ -112,13 +129,20 @@ fn cell(measured: NatCell) -> Cell {
     };
     let client: Option<NatType> = measured.client_nat.parse().ok();
     let remote: Option<NatType> = measured.remote_nat.parse().ok();
-    let (predicted, reason) = match (client, remote, transport) {
-        (Some(c), Some(r), Some(t)) => {
-            let (p, why) = theory::predict(c, r, t);
-            (Some(p), why)
+    let remote_impl: Option<Implementation> = measured.remote_impl.parse().ok();
+    let theory = match (client, remote, transport, remote_impl) {
+        (Some(client), Some(remote), Some(transport), Some(remote_impl)) => {
+            Some(theory::predict(Pair {
+                client,
+                remote,
+                transport,
+                remote_impl,
+                strategy,
+            }))
         }
-        _ => (None, "NAT type or transport unknown"),
+        _ => None,
     };
+    let predicted = theory.as_ref().and_then(|t| t.prediction);
     let rate = measured.success_rate();
     let nanos = |n: Option<i64>| n.map(|n| Duration::from_nanos(n.max(0) as u64));
     Cell {
@@ -130,7 +154,12 @@ fn cell(measured: NatCell) -> Cell {
         outcomes: measured.outcomes,
         rate,
         predicted,
-        reason,
+        opening: theory.as_ref().map(|t| t.opening),
+        reversal_expected: theory.as_ref().is_some_and(|t| t.reversal),
+        reason: theory.map_or_else(
+            || "NAT type, transport or implementation unknown".to_owned(),
+            |t| t.rule,
+        ),
         median_time_to_direct: nanos(measured.median_time_to_direct_ns),
         median_relayed_rtt: nanos(measured.median_relayed_rtt_ns),
     }
@@ -162,6 +191,7 @@ fn verdict_mark(verdict: Verdict) -> &'static str {
         Verdict::Agrees => "ok",
         Verdict::Disagrees => "DISAGREES",
         Verdict::NoData => "no data",
+        Verdict::Wide => "too few",
         Verdict::NoPrediction => "–",
     }
 }
@@ -333,7 +363,7 @@ pub fn render_html(
             c.outcomes.failed,
             esc(&c.rate.describe()),
             predicted_text(c.predicted),
-            esc(c.reason),
+            esc(&c.reason),
             verdict_mark(c.verdict),
             millis(c.median_time_to_direct),
             millis(c.median_relayed_rtt),
@@ -406,26 +436,31 @@ mod tests {
         assert_eq!(judge(Some(Success), &Rate::new(20, 20)), Verdict::Agrees);
         // 15/20: the interval reaches 89.8 %, under 90 %.
         assert_eq!(judge(Some(Success), &Rate::new(15, 20)), Verdict::Disagrees);
-        // 2/3: few punches, the interval still reaches high rates.
-        assert_eq!(judge(Some(Success), &Rate::new(2, 3)), Verdict::Agrees);
+        // 2/3: few punches, the interval still reaches high rates but spans 21–94 %.
+        assert_eq!(judge(Some(Success), &Rate::new(2, 3)), Verdict::Wide);
+        assert_eq!(judge(Some(Failure), &Rate::new(0, 4)), Verdict::Wide);
+        assert_eq!(judge(Some(Failure), &Rate::new(0, 12)), Verdict::Agrees);
         assert_eq!(judge(Some(Success), &Rate::new(0, 0)), Verdict::NoData);
         assert_eq!(judge(None, &Rate::new(3, 3)), Verdict::NoPrediction);
     }
 
     #[test]
     fn cells_carry_theory_and_flags() {
-        let cells = cells(vec![
-            nat_cell(
-                "port-restricted",
-                "port-restricted",
-                CellTransport::Tcp,
-                20,
-                0,
-            ),
-            nat_cell("symmetric", "symmetric", CellTransport::Quic, 1, 9),
-            nat_cell("symmetric", "?", CellTransport::Tcp, 0, 3),
-            nat_cell("udp-blocked", "full-cone", CellTransport::Unknown, 0, 0),
-        ]);
+        let cells = cells(
+            vec![
+                nat_cell(
+                    "port-restricted",
+                    "port-restricted",
+                    CellTransport::Tcp,
+                    20,
+                    0,
+                ),
+                nat_cell("symmetric", "symmetric", CellTransport::Quic, 1, 9),
+                nat_cell("symmetric", "?", CellTransport::Tcp, 0, 3),
+                nat_cell("udp-blocked", "full-cone", CellTransport::Unknown, 0, 0),
+            ],
+            punchr_dcutr::RoleStrategy::Adaptive,
+        );
         assert_eq!(cells[0].predicted, Some(Prediction::Success));
         assert_eq!(cells[0].verdict, Verdict::Agrees);
         assert_eq!(

@@ -269,7 +269,7 @@ fn a_campaign_starts_peers_in_order_and_stops_them_all() {
     assert!(report
         .predictions
         .iter()
-        .any(|p| p.0.as_str() == "symmetric" && p.1.as_str() == "full-cone"));
+        .any(|p| p.pair.client.as_str() == "symmetric" && p.pair.remote.as_str() == "full-cone"));
 }
 
 #[test]
