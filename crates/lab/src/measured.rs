@@ -309,10 +309,12 @@ pub fn render_html(
 ) -> String {
     let esc = punchr_report::render::html::escape;
     let mut body = format!(
-        "<style>tr.flagged td{{background:#fdecea}}</style><h1>{}</h1><p>{}</p>",
+        "<style>tr.flagged td{{background:#fdecea}}{}</style><h1>{}</h1><p>{}</p>",
+        punchr_report::render::matrix::MATRIX_STYLE,
         esc(title),
         esc(summary)
     );
+    body.push_str(&matrices_html(cells));
     body.push_str(
         "<h2>Success rate per NAT pair and transport</h2>\
          <p class=\"note\">SUCCESS / (SUCCESS + FAILED); whiskers: Wilson 95 % interval. \
@@ -373,6 +375,77 @@ pub fn render_html(
     body.push_str("</table>");
     body.push_str(&implementations_html(implementations));
     punchr_report::render::html::page(title, &body)
+}
+
+/// One client NAT × remote NAT matrix per transport and remote implementation.
+fn matrices_html(cells: &[Cell]) -> String {
+    use punchr_report::render::matrix::{matrix, MatrixCell};
+    let mut groups: Vec<(CellTransport, &str)> = cells
+        .iter()
+        .map(|c| (c.transport, c.remote_impl.as_str()))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let mut html = String::from(
+        "<h2>Client NAT × remote NAT</h2><p class=\"note\">Colour: success rate, SUCCESS / \
+         (SUCCESS + FAILED), red 0 % to green 100 %; n counts every punch, decided or not. \
+         Theory: ✓ success or ✗ failure predicted, with the direction that opens (→ client to \
+         remote, ← remote to client, ↔ both, × neither); ↺: the remote's plain dial is expected to \
+         reach the client first (CONNECTION_REVERSED). Hover a cell for the rule.</p>",
+    );
+    for (transport, remote_impl) in groups {
+        let mut in_group: Vec<&Cell> = cells
+            .iter()
+            .filter(|c| c.transport == transport && c.remote_impl == remote_impl)
+            .collect();
+        in_group.sort_by_key(|c| (nat_order(&c.client_nat), nat_order(&c.remote_nat)));
+        let matrix_cells: Vec<MatrixCell> = in_group
+            .iter()
+            .map(|c| MatrixCell {
+                row: c.client_nat.clone(),
+                column: c.remote_nat.clone(),
+                rate: c.rate,
+                punches: c.outcomes.total(),
+                mark: theory_mark(c),
+                flag: verdict_flag(c.verdict),
+                title: c.reason.clone(),
+            })
+            .collect();
+        let caption = format!("{} · remote {}", transport.as_str(), remote_impl);
+        html.push_str(&matrix(&caption, "client NAT", "remote NAT", &matrix_cells));
+    }
+    html
+}
+
+/// Table order of a NAT type's name; unknown names last.
+fn nat_order(name: &str) -> usize {
+    name.parse::<NatType>()
+        .ok()
+        .and_then(|nat| NatType::ALL.iter().position(|n| *n == nat))
+        .unwrap_or(NatType::ALL.len())
+}
+
+/// `theory ✓ ↔`, `theory ✗ ×`, `theory ✓ ← ↺` or `no theory`.
+fn theory_mark(cell: &Cell) -> String {
+    let Some(predicted) = cell.predicted else {
+        return "no theory".to_owned();
+    };
+    let sign = match predicted {
+        Prediction::Success => "✓",
+        Prediction::Failure => "✗",
+    };
+    let arrow = cell.opening.map_or("", Opening::arrow);
+    let reversal = if cell.reversal_expected { " ↺" } else { "" };
+    format!("theory {sign} {arrow}{reversal}")
+}
+
+fn verdict_flag(verdict: Verdict) -> Option<String> {
+    match verdict {
+        Verdict::Disagrees => Some("⚠ disagrees".to_owned()),
+        Verdict::Wide => Some("too few for a verdict".to_owned()),
+        Verdict::NoData => Some("no decided punch".to_owned()),
+        Verdict::Agrees | Verdict::NoPrediction => None,
+    }
 }
 
 fn implementations_html(rows: &[ImplementationRow]) -> String {
@@ -494,6 +567,8 @@ mod tests {
         assert!(table.contains("cli 0 srv 2"), "{table}");
         let html = render_html("lab", "a test", &cells, &[row]);
         assert!(html.contains("By remote implementation"));
+        assert!(html.contains("<table class=\"matrix\">") && html.contains("TCP · remote rust"));
+        assert!(html.contains("theory ✓ ↔"), "{html}");
         assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..40]);
         assert!(html.contains("<svg") && html.contains("class=\"flagged\""));
         assert!(

@@ -1,7 +1,9 @@
 //! Turning a [`crate::Report`] into what people read: a text table ([`text`]), a self-contained
-//! HTML page with inline SVG charts ([`html`], drawing with [`svg`]), or JSON (serde).
+//! HTML page with inline SVG charts ([`html`], drawing with [`svg`]; rate matrices with
+//! [`matrix`]), or JSON (serde).
 
 pub mod html;
+pub mod matrix;
 pub(crate) mod svg;
 pub mod text;
 
