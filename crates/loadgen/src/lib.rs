@@ -11,7 +11,8 @@
 //! [`SoakReport`] with per-RPC throughput, p50/p99/max latency, errors by gRPC code, the RSS
 //! baseline (end of warm-up), peak and end, and the results sent next to those stored.
 //!
-//! The soak test of `punchr-server` (`crates/server/tests/soak.rs`) runs it.
+//! The soak test of `punchr-server` (`crates/server/tests/soak.rs`, a short run that checks the
+//! behaviour) and its soak bench (`crates/server/benches/soak.rs`, the figures) run it.
 
 mod client;
 mod population;
@@ -122,10 +123,13 @@ impl SoakConfig {
         self
     }
 
-    /// [`SoakConfig::new`] with overrides from the environment: `PUNCHR_SOAK_SECS` (duration,
-    /// at most 600), `PUNCHR_SOAK_CLIENTS`, `PUNCHR_SOAK_THINK_MS`.
-    pub fn from_env(server_binary: impl Into<PathBuf>) -> Result<SoakConfig, SoakError> {
-        let mut config = SoakConfig::new(server_binary);
+    /// [`SoakConfig::new`] lasting `duration`, with overrides from the environment:
+    /// `PUNCHR_SOAK_SECS` (duration, at most 600), `PUNCHR_SOAK_CLIENTS`, `PUNCHR_SOAK_THINK_MS`.
+    pub fn from_env(
+        server_binary: impl Into<PathBuf>,
+        duration: Duration,
+    ) -> Result<SoakConfig, SoakError> {
+        let mut config = SoakConfig::new(server_binary).with_duration(duration);
         if let Some(secs) = env_number("PUNCHR_SOAK_SECS")? {
             let duration = Duration::from_secs(secs);
             if duration > MAX_DURATION || secs < 10 {

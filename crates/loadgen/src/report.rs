@@ -131,6 +131,26 @@ pub struct SoakReport {
 }
 
 impl SoakReport {
+    /// What went wrong in the run, one line each (empty when nothing did): failed calls,
+    /// nothing sent, or results the server accepted that the database does not hold. The soak
+    /// test asserts this is empty and the soak bench exits non-zero when it is not.
+    pub fn failures(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        if self.errors() > 0 {
+            failures.push(format!("calls failed: {:?}", self.run.all().errors));
+        }
+        if self.sent_total() == 0 {
+            failures.push("no result was sent".to_owned());
+        }
+        if self.results_sent != self.results_stored {
+            failures.push(format!(
+                "results sent and stored differ (sent/stored by outcome): {}",
+                outcome_pairs(&self.results_sent, &self.results_stored)
+            ));
+        }
+        failures
+    }
+
     /// Failed calls over the whole run, warm-up included.
     pub fn errors(&self) -> u64 {
         self.run.failed()

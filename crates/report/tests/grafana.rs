@@ -1,6 +1,14 @@
 //! The Grafana dashboards in `grafana/`: well-formed, every SQL query runs on the real
-//! PostgreSQL schema (Grafana's macros expanded as Grafana's PostgreSQL data source expands them),
-//! and their numbers agree with the report's on the known dataset.
+//! PostgreSQL schema, and their numbers agree with the report's on the known dataset.
+//!
+//! **Grafana itself is not part of this test: it cannot be installed here.** Debian (bookworm)
+//! packages only dashboards for it (`ceph-grafana-dashboards`), not the server; npm's `grafana`
+//! is a placeholder and the `@grafana/*` packages are front-end libraries; the server's Go module
+//! is AGPL-licensed and not used by this project. So the SQL macros are expanded by a **stand-in**
+//! ([`grafana_macros_stand_in`]), written after the expansions that Grafana's PostgreSQL data
+//! source documents, for the three macros the dashboards use; a macro it does not know fails the
+//! test. What runs the expanded SQL is the real PostgreSQL. The dashboards' PromQL is evaluated
+//! by a real Prometheus in `prometheus.rs`.
 
 mod common;
 
@@ -82,9 +90,11 @@ fn dashboards_are_well_formed() {
     }
 }
 
-/// Grafana's PostgreSQL macros, expanded the way its data source does for a time range of
-/// `from_ns`..`to_ns` and an `$__interval` of one minute; `$api_key_name` as "All".
-fn expand(sql: &str, from_ns: i64, to_ns: i64) -> String {
+/// A stand-in for Grafana's PostgreSQL data source (Grafana is not installable here): its macros
+/// `$__unixEpochNanoFilter`, `$__unixEpochGroup` and `$__unixEpochGroupAlias` expanded as its
+/// documentation describes, for a time range of `from_ns`..`to_ns` and an `$__interval` of one
+/// minute; `$api_key_name` as "All". Any other macro panics.
+fn grafana_macros_stand_in(sql: &str, from_ns: i64, to_ns: i64) -> String {
     let mut sql = sql
         .replace("$__interval", "1m")
         .replace("$api_key_name", "%");
@@ -127,7 +137,7 @@ fn expand(sql: &str, from_ns: i64, to_ns: i64) -> String {
                 args[0],
                 seconds(&args[1])
             ),
-            other => panic!("macro $__{other} is not expanded by this test"),
+            other => panic!("macro $__{other} is not expanded by this stand-in for Grafana"),
         };
         sql.replace_range(start..=close, &expanded);
     }
@@ -153,11 +163,11 @@ fn split_args(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn macros_expand_like_grafana() {
+fn the_stand_in_expands_the_macros_as_grafana_documents_them() {
     let sql = "SELECT $__unixEpochGroupAlias(created_at / 1000000000, $__interval), n FROM t \
                WHERE $__unixEpochNanoFilter(r.created_at) AND k LIKE '$api_key_name'";
     assert_eq!(
-        expand(sql, 1, 2),
+        grafana_macros_stand_in(sql, 1, 2),
         "SELECT floor((created_at / 1000000000)/60)*60 AS \"time\", n FROM t \
          WHERE r.created_at >= 1 AND r.created_at <= 2 AND k LIKE '%'"
     );
@@ -196,7 +206,7 @@ async fn every_sql_query_runs_on_postgres_and_agrees_with_the_report() {
             let Some(raw) = target["rawSql"].as_str() else {
                 continue;
             };
-            let sql = expand(raw, from, to);
+            let sql = grafana_macros_stand_in(raw, from, to);
             let wrapped = format!("SELECT row_to_json(q)::text FROM ({sql}) q");
             let rows = sqlx::query(&wrapped)
                 .fetch_all(&mut conn)

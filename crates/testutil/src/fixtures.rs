@@ -3,8 +3,8 @@
 use libp2p_identity::{Keypair, PeerId};
 use multiaddr::Multiaddr;
 use punchr_store::{
-    AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewHolePunchResult,
-    NewLatencyMeasurement, Outcome, PeerInfo,
+    AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent,
+    NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Store,
 };
 
 /// A fresh random peer ID.
@@ -31,6 +31,25 @@ pub fn quic_relay_address(relay: u8, peer: &PeerId) -> Multiaddr {
 }
 
 const RELAYS: usize = 8;
+
+/// Records what the honeypot would have seen of the DCUtR peer `peer` with the relay address
+/// `address`, now: the server then hands it out.
+pub async fn record_sighting(store: &Store, peer: &PeerId, address: &Multiaddr) {
+    store
+        .record_connection_event(&NewConnectionEvent {
+            local: PeerInfo::bare(peer_id().to_string()),
+            remote: PeerInfo {
+                peer_id: peer.to_string(),
+                agent_version: Some("nated-remote/test".into()),
+                protocols: vec!["/libp2p/dcutr".into(), "/ipfs/id/1.0.0".into()],
+            },
+            connection_address: "/ip4/198.18.9.9/tcp/4001".parse().expect("valid"),
+            advertised_addresses: vec![address.clone()],
+            opened_at: punchr_store::now_unix_nanos(),
+        })
+        .await
+        .expect("record the honeypot's sighting");
+}
 
 /// Stable relay peer IDs, so relay addresses repeat across results as they do in the field.
 fn relay_peer_ids() -> &'static [PeerId; RELAYS] {

@@ -1,14 +1,21 @@
-//! Real libp2p peers on loopback for end-to-end tests: a circuit relay v2 server, and a NATed
-//! style remote that is reachable only through that relay and runs the stock `libp2p-dcutr`,
-//! as IPFS nodes behind NATs do.
+//! Real libp2p peers on loopback for end-to-end tests: a circuit relay v2 server, and NATed
+//! style remotes that are reachable only through that relay. The well-behaved remote runs the
+//! stock `libp2p-dcutr`, as IPFS nodes behind NATs do; the others ([`RemoteConduct`]) behave
+//! the way real peers do that make the client report each outcome other than SUCCESS.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use futures::{AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, identity, noise, ping, relay, tcp, yamux, Multiaddr, PeerId};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    identify, identity, noise, ping, relay, tcp, yamux, Multiaddr, PeerId, Stream, StreamProtocol,
+    Swarm,
+};
 use tokio::task::JoinHandle;
 
 /// A running peer; dropping it stops the peer.
@@ -78,29 +85,61 @@ pub async fn spawn_relay() -> RunningPeer {
     }
 }
 
+/// How a remote behind the relay treats a client that reaches it through the relay. Each kind
+/// is what a kind of real peer does, and makes the client report one outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteConduct {
+    /// Runs the stock `libp2p-dcutr`: opens `/libp2p/dcutr` and hole punches (SUCCESS).
+    StockDcutr,
+    /// Does not speak `/libp2p/dcutr`, so it never opens a DCUtR stream (NO_STREAM).
+    WithoutDcutr,
+    /// Does not speak `/libp2p/dcutr`, but dials the client directly at the listen addresses
+    /// the client's identify names over the relayed connection, as go-libp2p's hole puncher
+    /// does before it punches (CONNECTION_REVERSED when the dial gets through).
+    DialsBack,
+    /// Opens `/libp2p/dcutr` on the relayed connection and never writes to it: the client's
+    /// exchange waits for a CONNECT that never comes (TIMEOUT).
+    SilentStream,
+    /// Opens `/libp2p/dcutr` on the relayed connection and sends a length-prefixed frame that
+    /// is no `HolePunch` protobuf (PROTOCOL_ERROR).
+    MalformedMessage,
+}
+
+/// The frame [`RemoteConduct::MalformedMessage`] sends: a length prefix of 3, then a protobuf
+/// field key whose varint never ends.
+pub const MALFORMED_DCUTR_FRAME: [u8; 4] = [3, 0xff, 0xff, 0xff];
+
+const DCUTR: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
+
 #[derive(NetworkBehaviour)]
 struct NatedPeer {
     relay_client: relay::client::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     dcutr: Toggle<libp2p_dcutr::Behaviour>,
+    /// Raw `/libp2p/dcutr` streams of the misbehaving conducts.
+    streams: libp2p_stream::Behaviour,
 }
 
 /// Starts a remote that holds a reservation on `relay` and listens only through it, with the
 /// stock DCUtR behaviour; returns once the reservation is accepted. Its address is the circuit
 /// address through the relay.
 pub async fn spawn_nated_remote(relay: &RunningPeer) -> RunningPeer {
-    spawn_remote(relay, true).await
+    spawn_remote(relay, RemoteConduct::StockDcutr).await
 }
 
 /// Like [`spawn_nated_remote`], but the remote does not speak `/libp2p/dcutr`, so it never opens
 /// a DCUtR stream (the client's NO_STREAM case).
 pub async fn spawn_nated_remote_without_dcutr(relay: &RunningPeer) -> RunningPeer {
-    spawn_remote(relay, false).await
+    spawn_remote(relay, RemoteConduct::WithoutDcutr).await
 }
 
-async fn spawn_remote(relay: &RunningPeer, with_dcutr: bool) -> RunningPeer {
+/// Starts a remote that holds a reservation on `relay`, listens only through it and treats the
+/// clients that reach it as `conduct` says; returns once the reservation is accepted. Its
+/// address is the circuit address through the relay.
+pub async fn spawn_remote(relay: &RunningPeer, conduct: RemoteConduct) -> RunningPeer {
     let key = identity::Keypair::generate_ed25519();
+    let with_dcutr = conduct == RemoteConduct::StockDcutr;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -121,6 +160,7 @@ async fn spawn_remote(relay: &RunningPeer, with_dcutr: bool) -> RunningPeer {
             dcutr: Toggle::from(
                 with_dcutr.then(|| libp2p_dcutr::Behaviour::new(key.public().to_peer_id())),
             ),
+            streams: libp2p_stream::Behaviour::new(),
         })
         .expect("remote behaviour")
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -146,17 +186,123 @@ async fn spawn_remote(relay: &RunningPeer, with_dcutr: bool) -> RunningPeer {
         }
     }
     let peer_id = *swarm.local_peer_id();
-    let task = tokio::spawn(async move {
-        loop {
-            let event = swarm.select_next_some().await;
-            if let SwarmEvent::Behaviour(NatedPeerEvent::Dcutr(event)) = event {
-                tracing::info!(target: "punchr::test", ?event, "stock dcutr event");
-            }
-        }
-    });
+    let task = tokio::spawn(RemoteTask::new(swarm, conduct).run());
     RunningPeer {
         peer_id,
         address: circuit,
         task,
     }
+}
+
+/// A remote's swarm, run as its conduct says.
+struct RemoteTask {
+    swarm: Swarm<NatedPeer>,
+    conduct: RemoteConduct,
+    relayed: HashSet<ConnectionId>,
+    dialed_back: HashSet<PeerId>,
+}
+
+impl RemoteTask {
+    fn new(swarm: Swarm<NatedPeer>, conduct: RemoteConduct) -> Self {
+        RemoteTask {
+            swarm,
+            conduct,
+            relayed: HashSet::new(),
+            dialed_back: HashSet::new(),
+        }
+    }
+
+    async fn run(mut self) {
+        let control = self.swarm.behaviour().streams.new_control();
+        let mut opening = FuturesUnordered::new();
+        // Streams the remote opened stay open (and silent) until it is dropped.
+        let mut held: Vec<Stream> = Vec::new();
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => {
+                    if let Some(client) = self.on_event(event) {
+                        opening.push(open_dcutr_stream(control.clone(), client, self.conduct));
+                    }
+                }
+                Some(stream) = opening.next() => held.extend(stream),
+            }
+        }
+    }
+
+    /// Handles a swarm event; returns a client to open a raw `/libp2p/dcutr` stream to.
+    fn on_event(&mut self, event: SwarmEvent<NatedPeerEvent>) -> Option<PeerId> {
+        match event {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } if endpoint.is_relayed() && endpoint.is_listener() => {
+                self.relayed.insert(connection_id);
+                matches!(
+                    self.conduct,
+                    RemoteConduct::SilentStream | RemoteConduct::MalformedMessage
+                )
+                .then_some(peer_id)
+            }
+            SwarmEvent::Behaviour(NatedPeerEvent::Identify(identify::Event::Received {
+                peer_id,
+                connection_id,
+                info,
+            })) if self.conduct == RemoteConduct::DialsBack
+                && self.relayed.contains(&connection_id) =>
+            {
+                self.dial_back(peer_id, &info.listen_addrs);
+                None
+            }
+            SwarmEvent::Behaviour(NatedPeerEvent::Dcutr(event)) => {
+                tracing::info!(target: "punchr::test", ?event, "stock dcutr event");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Dials `client` once at its direct TCP listen addresses (this peer has no QUIC).
+    fn dial_back(&mut self, client: PeerId, listen_addrs: &[Multiaddr]) {
+        let direct: Vec<Multiaddr> = listen_addrs
+            .iter()
+            .filter(|a| a.iter().any(|p| matches!(p, Protocol::Tcp(_))))
+            .filter(|a| !a.iter().any(|p| matches!(p, Protocol::P2pCircuit)))
+            .cloned()
+            .collect();
+        if direct.is_empty() || !self.dialed_back.insert(client) {
+            return;
+        }
+        let opts = DialOpts::peer_id(client)
+            .addresses(direct)
+            .condition(PeerCondition::Always)
+            .build();
+        if let Err(error) = self.swarm.dial(opts) {
+            tracing::warn!(target: "punchr::test", %client, %error, "dialing back failed");
+        }
+    }
+}
+
+/// Opens `/libp2p/dcutr` to `client` (over the relayed connection, the only one) and writes
+/// what `conduct` sends: nothing, or [`MALFORMED_DCUTR_FRAME`]. Returns the stream to keep open.
+async fn open_dcutr_stream(
+    mut control: libp2p_stream::Control,
+    client: PeerId,
+    conduct: RemoteConduct,
+) -> Option<Stream> {
+    let mut stream = match control.open_stream(client, DCUTR).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(target: "punchr::test", %client, %error, "opening /libp2p/dcutr failed");
+            return None;
+        }
+    };
+    if conduct == RemoteConduct::MalformedMessage {
+        let written = stream.write_all(&MALFORMED_DCUTR_FRAME).await;
+        if let Err(error) = written.and(stream.flush().await) {
+            tracing::warn!(target: "punchr::test", %client, %error, "writing the malformed frame failed");
+        }
+    }
+    Some(stream)
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use clap::Parser;
-use punchr_store::{NewConnectionEvent, PeerInfo, Store};
+use punchr_store::Store;
 use punchr_testutil::fixtures;
 use punchr_testutil::libp2p_peers::RunningPeer;
 
@@ -45,20 +45,7 @@ pub async fn seed_sighting(
     peer: &libp2p_identity::PeerId,
     address: &multiaddr::Multiaddr,
 ) {
-    store
-        .record_connection_event(&NewConnectionEvent {
-            local: PeerInfo::bare(fixtures::peer_id().to_string()),
-            remote: PeerInfo {
-                peer_id: peer.to_string(),
-                agent_version: Some("nated-remote/test".into()),
-                protocols: vec!["/libp2p/dcutr".into(), "/ipfs/id/1.0.0".into()],
-            },
-            connection_address: "/ip4/198.18.9.9/tcp/4001".parse().unwrap(),
-            advertised_addresses: vec![address.clone()],
-            opened_at: punchr_store::now_unix_nanos(),
-        })
-        .await
-        .expect("seed the honeypot's sighting");
+    fixtures::record_sighting(store, peer, address).await;
 }
 
 /// A one-host client of `server` on loopback: no bootstrap peers, its listen address taken as

@@ -183,6 +183,30 @@ impl TestLab {
         self.probe(peer, args)
             .unwrap_or_else(|e| panic!("probe {args:?} in {peer}: {e}"))
     }
+
+    /// `count` UDP round trips from `peer` to the echo server at `to` (`ip:port`), one every
+    /// `interval`: the `rtt` probe's JSON (sent, received, loss, min/median/p90/max in ms).
+    pub fn rtt(&self, peer: &str, to: &str, count: u32, interval: &str) -> Value {
+        let count = count.to_string();
+        self.run_probe(
+            peer,
+            &["rtt", "--to", to, "--count", &count, "--interval", interval],
+        )
+    }
+}
+
+/// A figure of an `rtt` probe's JSON, in ms (or the loss share).
+pub fn rtt_figure(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// One line with an `rtt` probe's figures.
+pub fn show_rtt(what: &str, v: &Value) {
+    let ms = |key| rtt_figure(v, key);
+    println!(
+        "{what:<34} sent {} received {} loss {:.3}  rtt min {:.2} median {:.2} p90 {:.2} max {:.2} ms",
+        v["sent"], v["received"], ms("loss"), ms("min_ms"), ms("median_ms"), ms("p90_ms"), ms("max_ms")
+    );
 }
 
 /// Now, as Unix milliseconds.

@@ -20,7 +20,12 @@ use tokio::net::TcpStream;
 /// Starts a server on the test database with every port chosen by the system, the dashboard's
 /// included.
 pub async fn start_server(db: &TestDb) -> RunningServer {
-    let cli = Cli::parse_from([
+    start_server_with(db, &[]).await
+}
+
+/// Like [`start_server`], with `extra` flags.
+pub async fn start_server_with(db: &TestDb, extra: &[&str]) -> RunningServer {
+    let mut args = vec![
         "punchr-server",
         "--db",
         &db.location,
@@ -32,7 +37,9 @@ pub async fn start_server(db: &TestDb) -> RunningServer {
         "0",
         "--dashboard-port",
         "0",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let cli = Cli::parse_from(args);
     punchr_server::start(&cli.server)
         .await
         .expect("start the server")
