@@ -1,14 +1,16 @@
 //! What strangers make the honeypot record (issue 15, points 4 and 8), against the honeypot
 //! started as the binary starts it, with real libp2p peers on loopback: relay addresses whose
-//! relay hop is not public are not kept, fresh peer IDs from one address are limited, and an
-//! agent version with a NUL is stored without it (PostgreSQL refuses NUL in text).
+//! relay hop is not public are not kept, fresh peer IDs from one address are limited, identify
+//! pushes with ever new relay addresses on a kept connection make a bounded number of events and
+//! addresses, and an agent version with a NUL is stored without it (PostgreSQL refuses NUL in
+//! text).
 
 mod support;
 
 use std::collections::BTreeSet;
 
 use libp2p::{Multiaddr, PeerId};
-use punchr_honeypot::inbound::SkipReason;
+use punchr_honeypot::inbound::{SkipReason, TrackerLimits, MAX_RELAYS_PER_PEER};
 use punchr_honeypot::sim::SimNode;
 use punchr_honeypot::{HoneypotConfig, Observation, RunningHoneypot};
 use punchr_testutil::{on_both_engines, TestDb};
@@ -18,6 +20,7 @@ use support::{observations_of, visitor_spec, within};
 on_both_engines!(
     relay_addresses_into_private_networks_are_not_recorded,
     fresh_peer_ids_from_one_address_are_limited,
+    identify_pushes_with_new_relay_addresses_are_bounded,
     an_agent_version_with_a_nul_is_stored_without_it,
 );
 
@@ -142,6 +145,97 @@ async fn fresh_peer_ids_from_one_address_are_limited(db: TestDb) {
         .unwrap();
     assert_eq!(events, 3);
     honeypot.shutdown().await.unwrap();
+}
+
+async fn events_of(db: &TestDb, peer: &PeerId) -> i64 {
+    sqlx::query(
+        "SELECT COUNT(*) FROM connection_events ce JOIN peers p ON p.id = ce.remote_peer_id \
+         WHERE p.peer_id = $1",
+    )
+    .bind(peer.to_base58())
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap()
+}
+
+/// `width` relay addresses never announced before, each through a relay of its own.
+fn new_relays(width: usize) -> Vec<Multiaddr> {
+    (0..width)
+        .map(|_| circuit("/ip4/11.0.5.5/tcp/4001"))
+        .collect()
+}
+
+/// Identify results the honeypot has received so far (the first identify and every push).
+fn identifies_received(honeypot: &RunningHoneypot) -> f64 {
+    punchr_testutil::http::metric_sample(
+        &honeypot.metrics().encode(),
+        "libp2p_identify_received_total",
+    )
+    .unwrap_or(0.0)
+}
+
+/// A recorded peer keeps its connection and pushes identify 30 times, each push announcing only
+/// relay addresses the honeypot has never seen. One attacker announces one new address per push
+/// (the events per peer are the bound), the other four (the relay addresses per peer are).
+async fn identify_pushes_with_new_relay_addresses_are_bounded(db: TestDb) {
+    const PUSHES: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let honeypot = honeypot(&db, dir.path(), |_| {}).await;
+    let mut observations = honeypot.observe();
+    let mut attackers = Vec::new();
+    for width in [1, 4] {
+        let node = visitor(new_relays(width), None).await;
+        within("a connection", node.connect(honeypot.tcp_addr().unwrap()))
+            .await
+            .unwrap();
+        let seen = observations_of(&mut observations, &[node.peer_id()], 1).await;
+        assert!(
+            matches!(seen[&node.peer_id()][0], Observation::Recorded { .. }),
+            "{seen:?}"
+        );
+        for push in 0..PUSHES {
+            let received = identifies_received(&honeypot);
+            within("an identify push", node.announce(new_relays(width)))
+                .await
+                .unwrap();
+            within("the honeypot to receive the push", async {
+                while identifies_received(&honeypot) <= received {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            assert_eq!(
+                honeypot.metrics().tracker_sizes().kept,
+                attackers.len() + 1,
+                "push {push}: the attacker's connection is still kept"
+            );
+        }
+        attackers.push((width, node));
+    }
+    // Shutting down writes what is queued.
+    honeypot.shutdown().await.unwrap();
+    let max_events = i64::from(TrackerLimits::default().max_events_per_peer);
+    let mut found = Vec::new();
+    for (width, node) in &attackers {
+        let peer = node.peer_id();
+        found.push((
+            *width,
+            events_of(&db, &peer).await,
+            stored_addresses(&db, &peer).await.len(),
+        ));
+    }
+    // One new address per push: events stop at the per-peer limit, one address each.
+    // Four per push: addresses stop at the cap after 16 / 4 = 4 events.
+    let expected = vec![
+        (1, max_events, max_events as usize),
+        (4, (MAX_RELAYS_PER_PEER / 4) as i64, MAX_RELAYS_PER_PEER),
+    ];
+    assert_eq!(
+        found, expected,
+        "(relay addresses per push, events stored, distinct relay addresses stored)"
+    );
 }
 
 async fn an_agent_version_with_a_nul_is_stored_without_it(db: TestDb) {
