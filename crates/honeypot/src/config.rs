@@ -141,8 +141,9 @@ pub struct HoneypotConfig {
         default_value_t = 16
     )]
     pub max_peers_per_address: u32,
-    /// Delete connection events older than this (checked hourly); 0 keeps them all. Selection
-    /// needs only the last minutes; reports of NATed peers met per hour need what they cover.
+    /// Delete connection events older than this (checked at start, then hourly, or every
+    /// retention when shorter); 0 keeps them all. Selection needs only the last minutes;
+    /// reports of NATed peers met per hour need what they cover.
     #[arg(long, env = "PUNCHR_HONEYPOT_EVENT_RETENTION", default_value = "0s", value_parser = parse_duration)]
     pub event_retention: Duration,
     /// Refuse new connections while the process uses more memory than this, in MiB; 0 turns

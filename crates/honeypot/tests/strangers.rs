@@ -2,8 +2,8 @@
 //! started as the binary starts it, with real libp2p peers on loopback: relay addresses whose
 //! relay hop is not public are not kept, fresh peer IDs from one address are limited, identify
 //! pushes with ever new relay addresses on a kept connection make a bounded number of events and
-//! addresses, and an agent version with a NUL is stored without it (PostgreSQL refuses NUL in
-//! text).
+//! addresses, an agent version with a NUL is stored without it (PostgreSQL refuses NUL in
+//! text), and old connection events are deleted by the retention setting while it runs.
 
 mod support;
 
@@ -22,6 +22,7 @@ on_both_engines!(
     fresh_peer_ids_from_one_address_are_limited,
     identify_pushes_with_new_relay_addresses_are_bounded,
     an_agent_version_with_a_nul_is_stored_without_it,
+    old_connection_events_are_deleted_by_the_retention,
 );
 
 async fn honeypot(
@@ -264,4 +265,85 @@ async fn an_agent_version_with_a_nul_is_stored_without_it(db: TestDb) {
         .unwrap();
     assert_eq!(agent.as_deref(), Some("go-ipfs/0.1"));
     honeypot.shutdown().await.unwrap();
+}
+
+/// Whether the connection event `id` is still stored.
+async fn event_stored(db: &TestDb, id: i64) -> bool {
+    sqlx::query("SELECT COUNT(*) FROM connection_events WHERE id = $1")
+        .bind(id)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>(0)
+        .unwrap()
+        > 0
+}
+
+/// Waits until the connection event `id` is deleted.
+async fn deleted(db: &TestDb, what: &str, id: i64) {
+    within(what, async {
+        while event_stored(db, id).await {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
+/// A connection event of a fresh peer opened `age` ago, written as the honeypot writes one.
+async fn seed_event(db: &TestDb, age: std::time::Duration) -> i64 {
+    let remote = PeerId::random();
+    let relay = format!(
+        "/ip4/11.0.5.5/tcp/4001/p2p/{}/p2p-circuit",
+        PeerId::random()
+    );
+    let opened_at = punchr_store::now_unix_nanos() - i64::try_from(age.as_nanos()).unwrap();
+    db.store
+        .record_connection_event(&punchr_store::NewConnectionEvent {
+            local: punchr_store::PeerInfo::bare(PeerId::random().to_base58()),
+            remote: punchr_store::PeerInfo::bare(remote.to_base58()),
+            connection_address: "/ip4/11.0.0.9/tcp/4001".parse().unwrap(),
+            advertised_addresses: vec![relay.parse().unwrap()],
+            opened_at,
+        })
+        .await
+        .unwrap()
+}
+
+/// `--event-retention`: at start the honeypot deletes the events older than the retention and
+/// keeps the newer ones; while it runs, events it recorded itself go once they are older.
+async fn old_connection_events_are_deleted_by_the_retention(db: TestDb) {
+    use std::time::Duration;
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    let dir = tempfile::tempdir().unwrap();
+    let old = seed_event(&db, minutes(120)).await;
+    let recent = seed_event(&db, minutes(10)).await;
+    let hourly = honeypot(&db, dir.path(), |c| c.event_retention = minutes(60)).await;
+    deleted(&db, "the 2 h old event to be deleted at start", old).await;
+    assert!(
+        event_stored(&db, recent).await,
+        "an event within the retention is kept"
+    );
+    hourly.shutdown().await.unwrap();
+
+    let short = honeypot(&db, dir.path(), |c| {
+        c.event_retention = Duration::from_secs(2)
+    })
+    .await;
+    let mut observations = short.observe();
+    let node = visitor(vec![circuit("/ip4/11.0.5.5/tcp/4001")], None).await;
+    within("a connection", node.connect(short.tcp_addr().unwrap()))
+        .await
+        .unwrap();
+    let seen = observations_of(&mut observations, &[node.peer_id()], 1).await;
+    let Observation::Recorded { event_id, .. } = seen[&node.peer_id()][0] else {
+        panic!("the visitor is recorded: {seen:?}");
+    };
+    deleted(
+        &db,
+        "the visitor's event to be deleted while running",
+        event_id,
+    )
+    .await;
+    assert!(!event_stored(&db, recent).await);
+    short.shutdown().await.unwrap();
 }
