@@ -79,6 +79,20 @@ enum Command {
     Addresses {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    Sizes {
+        reply: oneshot::Sender<HostSizes>,
+    },
+}
+
+/// How much a host remembers about other peers. Anyone can connect to a host and tell it
+/// things, so both stay bounded (issue 15, point 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostSizes {
+    /// Peers whose agent and protocols are remembered: those with an open connection (and the
+    /// remote of the punch in flight).
+    pub identities: usize,
+    /// Addresses of ours that peers claimed to observe and that wait for more observers.
+    pub pending_observations: usize,
 }
 
 /// Why a host could not start.
@@ -170,6 +184,11 @@ impl Host {
     /// Listen addresses and confirmed external addresses.
     pub async fn addresses(&self) -> Result<Vec<Multiaddr>, HostError> {
         self.ask(|reply| Command::Addresses { reply }).await
+    }
+
+    /// What the host remembers about other peers now.
+    pub async fn sizes(&self) -> Result<HostSizes, HostError> {
+        self.ask(|reply| Command::Sizes { reply }).await
     }
 }
 
@@ -305,6 +324,12 @@ impl HostTask {
                 let mut addresses: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
                 addresses.extend(self.swarm.external_addresses().cloned());
                 let _ = reply.send(addresses);
+            }
+            Command::Sizes { reply } => {
+                let _ = reply.send(HostSizes {
+                    identities: self.identities.len(),
+                    pending_observations: self.observed.pending(),
+                });
             }
         }
     }

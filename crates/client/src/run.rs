@@ -83,6 +83,26 @@ fn host_keys(config: &ClientConfig) -> Result<Vec<Keypair>, RunError> {
     }
 }
 
+/// What each host of a client with `config` runs with.
+pub fn host_settings(config: &ClientConfig) -> HostSettings {
+    HostSettings {
+        listen: config.listen.clone(),
+        min_observations: config.min_observations,
+        assume_public: config.assume_public,
+        role_strategy: config.role_strategy,
+        timeouts: PunchTimeouts {
+            connect: config.connect_timeout,
+            stream: config.stream_timeout,
+            attempt: config.attempt_timeout,
+            pings: if config.no_pings {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(3)
+            },
+        },
+    }
+}
+
 impl Client {
     /// Validates the configuration, opens the outbox and starts the hosts.
     pub fn start(config: ClientConfig) -> Result<Client, RunError> {
@@ -107,22 +127,7 @@ impl Client {
             api_key,
         )?;
         let outbox = Outbox::open(config.outbox_path())?;
-        let settings = HostSettings {
-            listen: config.listen.clone(),
-            min_observations: config.min_observations,
-            assume_public: config.assume_public,
-            role_strategy: config.role_strategy,
-            timeouts: PunchTimeouts {
-                connect: config.connect_timeout,
-                stream: config.stream_timeout,
-                attempt: config.attempt_timeout,
-                pings: if config.no_pings {
-                    Duration::ZERO
-                } else {
-                    Duration::from_secs(3)
-                },
-            },
-        };
+        let settings = host_settings(&config);
         let hosts = host_keys(&config)?
             .into_iter()
             .map(|key| Host::spawn(key, settings.clone()))
