@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::observed::{ObservedAddresses, TransportCoverage};
 use crate::punch::{ActivePunch, PunchOutput, PunchTimeouts};
+use punchr_types::log_target::CLIENT;
 
 /// The agent version hosts announce. Not the original clients' `punchr/rust-client/` or
 /// `punchr/go-client/`: the server normalises their quirks by that prefix, and reports split
@@ -300,7 +301,7 @@ impl HostTask {
                 self.coverage.add_bootstrap_peers(&peers);
                 for peer in peers {
                     if let Err(error) = self.swarm.dial(peer.clone()) {
-                        tracing::warn!(target: "punchr::client", %peer, %error, "bootstrap dial failed");
+                        tracing::warn!(target: CLIENT, event = "bootstrap_dial_failed", %peer, %error, "bootstrap dial failed");
                     }
                 }
                 if self.settings.assume_public {
@@ -492,7 +493,7 @@ impl HostTask {
             .insert(peer_id, (info.agent_version.clone(), protocols));
         if relayed {
             // The peer saw the relay's side of the circuit, not us: never a candidate.
-            tracing::debug!(target: "punchr::client", %peer_id, observed = %info.observed_addr, "ignored an observation made over a relayed connection");
+            tracing::debug!(target: CLIENT, event = "relayed_observation_ignored", %peer_id, observed = %info.observed_addr, "ignored an observation made over a relayed connection");
             return;
         }
         for address in self
@@ -503,7 +504,7 @@ impl HostTask {
         }
         let needed = self.settings.min_observations;
         if let Some(address) = self.observed.observe(info.observed_addr, peer_id, needed) {
-            tracing::info!(target: "punchr::client", %address, "public address confirmed");
+            tracing::info!(target: CLIENT, event = "public_address_confirmed", %address, "public address confirmed");
             self.swarm.add_external_address(address.clone());
             if let Some(wait) = self.bootstrap.take() {
                 let _ = wait.reply.send(Some(address));
@@ -521,10 +522,10 @@ impl HostTask {
             .build();
         match self.swarm.dial(opts) {
             Ok(()) => {
-                tracing::debug!(target: "punchr::client", %peer, %address, "dialing to be observed over this transport")
+                tracing::debug!(target: CLIENT, event = "observation_dial", %peer, %address, "dialing to be observed over this transport")
             }
             Err(error) => {
-                tracing::warn!(target: "punchr::client", %peer, %address, %error, "could not dial to be observed over this transport")
+                tracing::warn!(target: CLIENT, event = "observation_dial_failed", %peer, %address, %error, "could not dial to be observed over this transport")
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::outbox::{Outbox, OutboxError};
 use crate::punch::PunchTimeouts;
 use crate::report::{track_hole_punch_request, ReportContext};
 use crate::telemetry::ClientMetrics;
+use punchr_types::log_target::CLIENT;
 
 /// Why the client stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -165,11 +166,11 @@ impl Client {
         for (host, result) in self.hosts.drain(..).zip(results) {
             match result {
                 Ok(Ok(Some(address))) => {
-                    tracing::info!(target: "punchr::client", host = %host.peer_id(), %address, "host bootstrapped");
+                    tracing::info!(target: CLIENT, event = "host_bootstrapped", host = %host.peer_id(), %address, "host bootstrapped");
                     kept.push(host);
                 }
                 _ => {
-                    tracing::warn!(target: "punchr::client", host = %host.peer_id(), "no public address found")
+                    tracing::warn!(target: CLIENT, event = "host_without_public_address", host = %host.peer_id(), "no public address found")
                 }
             }
         }
@@ -214,7 +215,7 @@ impl Client {
             {
                 Ok(Some(assignment)) => assignment,
                 Ok(None) => {
-                    tracing::info!(target: "punchr::client", wait = ?self.config.no_peer_wait, "no peer to hole punch yet");
+                    tracing::info!(target: CLIENT, event = "no_peer_yet", wait = ?self.config.no_peer_wait, "no peer to hole punch yet");
                     wait_or_stop(self.config.no_peer_wait, &mut stop).await;
                     continue;
                 }
@@ -224,7 +225,7 @@ impl Client {
                     return Err(LinkError::Status(status).into());
                 }
                 Err(error) => {
-                    tracing::warn!(target: "punchr::client", %error, "asking for a peer failed");
+                    tracing::warn!(target: CLIENT, event = "get_addr_info_failed", %error, "asking for a peer failed");
                     wait_or_stop(self.config.no_peer_wait, &mut stop).await;
                     continue;
                 }
@@ -247,7 +248,7 @@ impl Client {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RunError> {
         let Some(request) = punch_request(&assignment) else {
-            tracing::warn!(target: "punchr::client", "server sent an unreadable peer; skipped");
+            tracing::warn!(target: CLIENT, event = "unreadable_peer", "server sent an unreadable peer; skipped");
             return Ok(());
         };
         let Some(request) = dialable(request, self.config.dial_private_relays) else {
@@ -256,7 +257,7 @@ impl Client {
             wait_or_stop(self.config.no_peer_wait, stop).await;
             return Ok(());
         };
-        tracing::info!(target: "punchr::client", host = %host.peer_id(), remote = %request.remote, addresses = request.addresses.len(), "hole punching");
+        tracing::info!(target: CLIENT, event = "hole_punch_started", host = %host.peer_id(), remote = %request.remote, addresses = request.addresses.len(), "hole punching");
         let served = request.addresses.clone();
         let punch = host.punch(request.clone());
         tokio::pin!(punch);
@@ -278,7 +279,7 @@ impl Client {
         };
         let outcome = output.classified.outcome;
         self.metrics.punched(outcome.as_str());
-        tracing::info!(target: "punchr::client", remote = %request.remote, %outcome, attempts = output.classified.attempts.len(), "hole punch finished");
+        tracing::info!(target: CLIENT, event = "hole_punch_finished", remote = %request.remote, %outcome, attempts = output.classified.attempts.len(), "hole punch finished");
         self.outbox
             .push(&track_hole_punch_request(&context, &output.classified))?;
         self.deliver().await;
@@ -290,10 +291,10 @@ impl Client {
         match self.link.deliver(&self.outbox).await {
             Ok(0) => {}
             Ok(delivered) => {
-                tracing::info!(target: "punchr::client", delivered, "results delivered")
+                tracing::info!(target: CLIENT, event = "results_delivered", delivered, "results delivered")
             }
             Err(error) => {
-                tracing::warn!(target: "punchr::client", %error, "results kept in the outbox for later")
+                tracing::warn!(target: CLIENT, event = "results_kept", %error, "results kept in the outbox for later")
             }
         }
         let pending = self.outbox.pending().map(|p| p.len()).unwrap_or(0);
@@ -331,10 +332,10 @@ fn dialable(mut request: PunchRequest, allow_private: bool) -> Option<PunchReque
         .truncate(punchr_types::address::MAX_HANDOUT_ADDRESSES);
     if request.addresses.len() < served {
         let refused = served - request.addresses.len();
-        tracing::warn!(target: "punchr::client", remote = %request.remote, refused, "refused served addresses that are not relay addresses with a public relay hop (or too many)");
+        tracing::warn!(target: CLIENT, event = "served_addresses_refused", remote = %request.remote, refused, "refused served addresses that are not relay addresses with a public relay hop (or too many)");
     }
     if request.addresses.is_empty() {
-        tracing::warn!(target: "punchr::client", remote = %request.remote, "no dialable relay address for this peer; skipped");
+        tracing::warn!(target: CLIENT, event = "no_dialable_address", remote = %request.remote, "no dialable relay address for this peer; skipped");
         return None;
     }
     Some(request)

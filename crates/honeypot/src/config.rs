@@ -19,6 +19,10 @@ pub struct Cli {
     /// Honeypot settings.
     #[command(flatten)]
     pub honeypot: HoneypotConfig,
+    /// Log lines on standard error: text (coloured only on a terminal) or json (one object per
+    /// line).
+    #[arg(long, env = "PUNCHR_HONEYPOT_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: punchr_logging::LogFormat,
 }
 
 /// Everything the honeypot needs to run.
