@@ -133,6 +133,10 @@ pub struct ClientConfig {
     /// Skip the latency measurements (pings).
     #[arg(long, env = "PUNCHR_CLIENT_NO_PINGS", default_value_t = false)]
     pub no_pings: bool,
+    /// Log lines on standard error: text (coloured only on a terminal) or json (one object per
+    /// line).
+    #[arg(long, env = "PUNCHR_CLIENT_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: punchr_logging::LogFormat,
 }
 
 impl ClientConfig {

@@ -9,6 +9,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
 use crate::outbox::{Outbox, OutboxError};
+use punchr_types::log_target::CLIENT;
 
 /// Why talking to the server failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +87,7 @@ impl ServerLink {
     pub fn new(address: &ServerAddress, api_key: String) -> Result<ServerLink, LinkError> {
         crate::insecure_tls::install_crypto_provider();
         let channel = if address.skip_verify {
-            tracing::warn!(target: "punchr::client", "the server's TLS certificate is not verified (--server-ssl-skip-verify)");
+            tracing::warn!(target: CLIENT, event = "tls_not_verified", "the server's TLS certificate is not verified (--server-ssl-skip-verify)");
             let uri: tonic::transport::Uri = address
                 .url
                 .parse()
@@ -213,7 +214,7 @@ impl ServerLink {
                     delivered += 1;
                 }
                 Err(status) if is_permanent(status.code()) => {
-                    tracing::error!(target: "punchr::client", code = ?status.code(), message = status.message(), file = %entry.path().display(), "server refused a result for good");
+                    tracing::error!(target: CLIENT, event = "result_rejected", code = ?status.code(), grpc_message = status.message(), file = %entry.path().display(), "server refused a result for good");
                     outbox.reject(&entry)?;
                 }
                 Err(status) => return Err(status.into()),

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::observed::{ObservedAddresses, TransportCoverage};
 use crate::punch::{ActivePunch, PunchOutput, PunchTimeouts};
+use punchr_types::log_target::CLIENT;
 
 /// The agent version hosts announce. Not the original clients' `punchr/rust-client/` or
 /// `punchr/go-client/`: the server normalises their quirks by that prefix, and reports split
@@ -79,6 +80,20 @@ enum Command {
     Addresses {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    Sizes {
+        reply: oneshot::Sender<HostSizes>,
+    },
+}
+
+/// How much a host remembers about other peers. Anyone can connect to a host and tell it
+/// things, so both stay bounded (issue 15, point 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostSizes {
+    /// Peers whose agent and protocols are remembered: those with an open connection (and the
+    /// remote of the punch in flight).
+    pub identities: usize,
+    /// Addresses of ours that peers claimed to observe and that wait for more observers.
+    pub pending_observations: usize,
 }
 
 /// Why a host could not start.
@@ -170,6 +185,11 @@ impl Host {
     /// Listen addresses and confirmed external addresses.
     pub async fn addresses(&self) -> Result<Vec<Multiaddr>, HostError> {
         self.ask(|reply| Command::Addresses { reply }).await
+    }
+
+    /// What the host remembers about other peers now.
+    pub async fn sizes(&self) -> Result<HostSizes, HostError> {
+        self.ask(|reply| Command::Sizes { reply }).await
     }
 }
 
@@ -281,7 +301,7 @@ impl HostTask {
                 self.coverage.add_bootstrap_peers(&peers);
                 for peer in peers {
                     if let Err(error) = self.swarm.dial(peer.clone()) {
-                        tracing::warn!(target: "punchr::client", %peer, %error, "bootstrap dial failed");
+                        tracing::warn!(target: CLIENT, event = "bootstrap_dial_failed", %peer, %error, "bootstrap dial failed");
                     }
                 }
                 if self.settings.assume_public {
@@ -305,6 +325,12 @@ impl HostTask {
                 let mut addresses: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
                 addresses.extend(self.swarm.external_addresses().cloned());
                 let _ = reply.send(addresses);
+            }
+            Command::Sizes { reply } => {
+                let _ = reply.send(HostSizes {
+                    identities: self.identities.len(),
+                    pending_observations: self.observed.pending(),
+                });
             }
         }
     }
@@ -467,7 +493,7 @@ impl HostTask {
             .insert(peer_id, (info.agent_version.clone(), protocols));
         if relayed {
             // The peer saw the relay's side of the circuit, not us: never a candidate.
-            tracing::debug!(target: "punchr::client", %peer_id, observed = %info.observed_addr, "ignored an observation made over a relayed connection");
+            tracing::debug!(target: CLIENT, event = "relayed_observation_ignored", %peer_id, observed = %info.observed_addr, "ignored an observation made over a relayed connection");
             return;
         }
         for address in self
@@ -478,7 +504,7 @@ impl HostTask {
         }
         let needed = self.settings.min_observations;
         if let Some(address) = self.observed.observe(info.observed_addr, peer_id, needed) {
-            tracing::info!(target: "punchr::client", %address, "public address confirmed");
+            tracing::info!(target: CLIENT, event = "public_address_confirmed", %address, "public address confirmed");
             self.swarm.add_external_address(address.clone());
             if let Some(wait) = self.bootstrap.take() {
                 let _ = wait.reply.send(Some(address));
@@ -496,10 +522,10 @@ impl HostTask {
             .build();
         match self.swarm.dial(opts) {
             Ok(()) => {
-                tracing::debug!(target: "punchr::client", %peer, %address, "dialing to be observed over this transport")
+                tracing::debug!(target: CLIENT, event = "observation_dial", %peer, %address, "dialing to be observed over this transport")
             }
             Err(error) => {
-                tracing::warn!(target: "punchr::client", %peer, %address, %error, "could not dial to be observed over this transport")
+                tracing::warn!(target: CLIENT, event = "observation_dial_failed", %peer, %address, %error, "could not dial to be observed over this transport")
             }
         }
     }

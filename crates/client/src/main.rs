@@ -4,17 +4,13 @@ use anyhow::Context;
 use clap::Parser;
 use punchr_client::config::ClientConfig;
 use punchr_client::run::Client;
+use punchr_types::log_target::CLIENT;
 use tokio::sync::watch;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let config = ClientConfig::parse();
+    punchr_logging::init(config.log_format);
     let telemetry = (config.telemetry_port != 0)
         .then(|| std::net::SocketAddr::new(config.telemetry_host, config.telemetry_port));
     let client = Client::start(config).context("starting the client")?;
@@ -22,16 +18,18 @@ async fn main() -> anyhow::Result<()> {
         let bound = punchr_client::telemetry::serve(address, client.metrics())
             .await
             .with_context(|| format!("serving telemetry on {address}"))?;
-        tracing::info!(%bound, "telemetry");
+        tracing::info!(target: CLIENT, event = "telemetry_serving", %bound, "telemetry");
     }
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("stopping: the punch in flight is reported as CANCELLED");
+        tracing::info!(target: CLIENT, event = "stopping", "stopping: the punch in flight is reported as CANCELLED");
         let _ = stop.send(true);
     });
     let summary = client.run(stopped).await.context("client stopped")?;
     tracing::info!(
+        target: CLIENT,
+        event = "stopped",
         punches = summary.punches,
         undelivered = summary.undelivered,
         "done"

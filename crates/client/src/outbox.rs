@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 use punchr_proto::TrackHolePunchRequest;
+use punchr_types::log_target::CLIENT;
 
 /// Outbox failures.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +134,7 @@ impl Outbox {
         match self.read(entry) {
             Ok(request) => Ok(Some(request)),
             Err(error @ OutboxError::Corrupt { .. }) => {
-                tracing::error!(target: "punchr::client", %error, "unreadable outbox entry moved to corrupt/");
+                tracing::error!(target: CLIENT, event = "outbox_entry_corrupt", %error, "unreadable outbox entry moved to corrupt/");
                 self.set_aside(entry, "corrupt")?;
                 Ok(None)
             }

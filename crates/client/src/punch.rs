@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::latency::LatencyRecorder;
 use crate::outcome::{AttemptEvent, Classified, HolePunch, Next, UnixNanos};
+use punchr_types::log_target::CLIENT;
 
 /// Timeouts of one hole punch.
 #[derive(Debug, Clone, Copy)]
@@ -220,7 +221,7 @@ impl ActivePunch {
             // A dial of an earlier attempt may outlive its stream and end after the remote
             // started the next one; its end must not close the running attempt. A direct
             // connection it made is counted through `connections` when the running one ends.
-            tracing::debug!(target: "punchr::client", attempt = event.attempt, current = self.current_attempt, "ignored a step of an earlier attempt");
+            tracing::debug!(target: CLIENT, event = "earlier_attempt_step_ignored", attempt = event.attempt, current = self.current_attempt, "ignored a step of an earlier attempt");
             return;
         }
         let at = i64::try_from(event.unix_nanos).unwrap_or(i64::MAX);

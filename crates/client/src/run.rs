@@ -16,6 +16,7 @@ use crate::outbox::{Outbox, OutboxError};
 use crate::punch::PunchTimeouts;
 use crate::report::{track_hole_punch_request, ReportContext};
 use crate::telemetry::ClientMetrics;
+use punchr_types::log_target::CLIENT;
 
 /// Why the client stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,26 @@ fn host_keys(config: &ClientConfig) -> Result<Vec<Keypair>, RunError> {
     }
 }
 
+/// What each host of a client with `config` runs with.
+pub fn host_settings(config: &ClientConfig) -> HostSettings {
+    HostSettings {
+        listen: config.listen.clone(),
+        min_observations: config.min_observations,
+        assume_public: config.assume_public,
+        role_strategy: config.role_strategy,
+        timeouts: PunchTimeouts {
+            connect: config.connect_timeout,
+            stream: config.stream_timeout,
+            attempt: config.attempt_timeout,
+            pings: if config.no_pings {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(3)
+            },
+        },
+    }
+}
+
 impl Client {
     /// Validates the configuration, opens the outbox and starts the hosts.
     pub fn start(config: ClientConfig) -> Result<Client, RunError> {
@@ -107,22 +128,7 @@ impl Client {
             api_key,
         )?;
         let outbox = Outbox::open(config.outbox_path())?;
-        let settings = HostSettings {
-            listen: config.listen.clone(),
-            min_observations: config.min_observations,
-            assume_public: config.assume_public,
-            role_strategy: config.role_strategy,
-            timeouts: PunchTimeouts {
-                connect: config.connect_timeout,
-                stream: config.stream_timeout,
-                attempt: config.attempt_timeout,
-                pings: if config.no_pings {
-                    Duration::ZERO
-                } else {
-                    Duration::from_secs(3)
-                },
-            },
-        };
+        let settings = host_settings(&config);
         let hosts = host_keys(&config)?
             .into_iter()
             .map(|key| Host::spawn(key, settings.clone()))
@@ -160,11 +166,11 @@ impl Client {
         for (host, result) in self.hosts.drain(..).zip(results) {
             match result {
                 Ok(Ok(Some(address))) => {
-                    tracing::info!(target: "punchr::client", host = %host.peer_id(), %address, "host bootstrapped");
+                    tracing::info!(target: CLIENT, event = "host_bootstrapped", host = %host.peer_id(), %address, "host bootstrapped");
                     kept.push(host);
                 }
                 _ => {
-                    tracing::warn!(target: "punchr::client", host = %host.peer_id(), "no public address found")
+                    tracing::warn!(target: CLIENT, event = "host_without_public_address", host = %host.peer_id(), "no public address found")
                 }
             }
         }
@@ -209,7 +215,7 @@ impl Client {
             {
                 Ok(Some(assignment)) => assignment,
                 Ok(None) => {
-                    tracing::info!(target: "punchr::client", wait = ?self.config.no_peer_wait, "no peer to hole punch yet");
+                    tracing::info!(target: CLIENT, event = "no_peer_yet", wait = ?self.config.no_peer_wait, "no peer to hole punch yet");
                     wait_or_stop(self.config.no_peer_wait, &mut stop).await;
                     continue;
                 }
@@ -219,7 +225,7 @@ impl Client {
                     return Err(LinkError::Status(status).into());
                 }
                 Err(error) => {
-                    tracing::warn!(target: "punchr::client", %error, "asking for a peer failed");
+                    tracing::warn!(target: CLIENT, event = "get_addr_info_failed", %error, "asking for a peer failed");
                     wait_or_stop(self.config.no_peer_wait, &mut stop).await;
                     continue;
                 }
@@ -242,7 +248,7 @@ impl Client {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RunError> {
         let Some(request) = punch_request(&assignment) else {
-            tracing::warn!(target: "punchr::client", "server sent an unreadable peer; skipped");
+            tracing::warn!(target: CLIENT, event = "unreadable_peer", "server sent an unreadable peer; skipped");
             return Ok(());
         };
         let Some(request) = dialable(request, self.config.dial_private_relays) else {
@@ -251,7 +257,7 @@ impl Client {
             wait_or_stop(self.config.no_peer_wait, stop).await;
             return Ok(());
         };
-        tracing::info!(target: "punchr::client", host = %host.peer_id(), remote = %request.remote, addresses = request.addresses.len(), "hole punching");
+        tracing::info!(target: CLIENT, event = "hole_punch_started", host = %host.peer_id(), remote = %request.remote, addresses = request.addresses.len(), "hole punching");
         let served = request.addresses.clone();
         let punch = host.punch(request.clone());
         tokio::pin!(punch);
@@ -273,7 +279,7 @@ impl Client {
         };
         let outcome = output.classified.outcome;
         self.metrics.punched(outcome.as_str());
-        tracing::info!(target: "punchr::client", remote = %request.remote, %outcome, attempts = output.classified.attempts.len(), "hole punch finished");
+        tracing::info!(target: CLIENT, event = "hole_punch_finished", remote = %request.remote, %outcome, attempts = output.classified.attempts.len(), "hole punch finished");
         self.outbox
             .push(&track_hole_punch_request(&context, &output.classified))?;
         self.deliver().await;
@@ -285,10 +291,10 @@ impl Client {
         match self.link.deliver(&self.outbox).await {
             Ok(0) => {}
             Ok(delivered) => {
-                tracing::info!(target: "punchr::client", delivered, "results delivered")
+                tracing::info!(target: CLIENT, event = "results_delivered", delivered, "results delivered")
             }
             Err(error) => {
-                tracing::warn!(target: "punchr::client", %error, "results kept in the outbox for later")
+                tracing::warn!(target: CLIENT, event = "results_kept", %error, "results kept in the outbox for later")
             }
         }
         let pending = self.outbox.pending().map(|p| p.len()).unwrap_or(0);
@@ -326,10 +332,10 @@ fn dialable(mut request: PunchRequest, allow_private: bool) -> Option<PunchReque
         .truncate(punchr_types::address::MAX_HANDOUT_ADDRESSES);
     if request.addresses.len() < served {
         let refused = served - request.addresses.len();
-        tracing::warn!(target: "punchr::client", remote = %request.remote, refused, "refused served addresses that are not relay addresses with a public relay hop (or too many)");
+        tracing::warn!(target: CLIENT, event = "served_addresses_refused", remote = %request.remote, refused, "refused served addresses that are not relay addresses with a public relay hop (or too many)");
     }
     if request.addresses.is_empty() {
-        tracing::warn!(target: "punchr::client", remote = %request.remote, "no dialable relay address for this peer; skipped");
+        tracing::warn!(target: CLIENT, event = "no_dialable_address", remote = %request.remote, "no dialable relay address for this peer; skipped");
         return None;
     }
     Some(request)

@@ -14,6 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use punchr_types::log_target::CLIENT;
 
 /// Outcome label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -134,7 +135,7 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router(metrics)).await {
-            tracing::warn!(target: "punchr::client", %error, "telemetry endpoint stopped");
+            tracing::warn!(target: CLIENT, event = "telemetry_stopped", %error, "telemetry endpoint stopped");
         }
     });
     Ok(bound)

@@ -1,6 +1,7 @@
-//! Nothing secret reaches the client's logs: not its API key, not the private keys in its key
-//! file, not a request as a whole, even with every target logging at `trace` through a real round
-//! (register, ask, punch through a relay, report).
+//! The client's logs through a real round (register, ask, punch through a relay, report):
+//! nothing secret reaches them (not its API key, not the private keys in its key file, not a
+//! request as a whole, even with every target logging at `trace`), and in a file they are plain
+//! text, or JSON lines on request.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -19,8 +20,20 @@ const REQUEST_DUMPS: [&str; 4] = [
     "api_key: \"",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_key_or_request_is_logged_at_trace() {
+/// What one run of the binary left: its log and the secrets it held.
+struct Round {
+    /// Everything it wrote to stdout and stderr.
+    logged: String,
+    /// Its key file's text (one private key per line).
+    private_keys: String,
+    /// Its API key.
+    api_key: String,
+}
+
+/// One real round (register, ask, punch through a relay, report) of the binary with its output
+/// going to a file, at `rust_log`, in `log_format` (the default when `None`). `NO_COLOR` is
+/// unset: the binary alone decides that a file gets no colours.
+async fn one_round(rust_log: &str, log_format: Option<&str>) -> Round {
     let db = TestDb::sqlite().await;
     let server = start_server(&db.location, 0, &[]).await;
     let (_, api_key) = db.store.create_api_key("volunteer").await.unwrap();
@@ -31,7 +44,8 @@ async fn no_key_or_request_is_logged_at_trace() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("client.keys");
     let logs = tempfile::NamedTempFile::new().unwrap();
-    let mut client = tokio::process::Command::new(env!("CARGO_BIN_EXE_punchr-client"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_punchr-client"));
+    command
         .args(["--server-host", "127.0.0.1"])
         .args(["--server-port", &server.grpc_addr().port().to_string()])
         .args(["--host-count", "1", "--rounds", "1", "--key-file"])
@@ -46,14 +60,17 @@ async fn no_key_or_request_is_logged_at_trace() {
         .args(["--telemetry-port", "0", "--outbox"])
         .arg(dir.path().join("outbox"))
         .env("API_KEY", api_key.expose())
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
+        .env("RUST_LOG", rust_log)
+        .env_remove("NO_COLOR")
+        .env_remove("PUNCHR_CLIENT_LOG_FORMAT")
         .stdout(logs.reopen().unwrap())
         .stderr(logs.reopen().unwrap())
         .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start punchr-client");
+        .kill_on_drop(true);
+    if let Some(format) = log_format {
+        command.env("PUNCHR_CLIENT_LOG_FORMAT", format);
+    }
+    let mut client = command.spawn().expect("start punchr-client");
     let status = tokio::time::timeout(Duration::from_secs(120), client.wait())
         .await
         .expect("one round ends")
@@ -66,11 +83,23 @@ async fn no_key_or_request_is_logged_at_trace() {
         .await
         .unwrap();
     assert_eq!(stored, 1, "the round was reported");
+    Round {
+        logged,
+        private_keys: std::fs::read_to_string(&key_file).expect("the client wrote its key file"),
+        api_key: api_key.expose().to_owned(),
+    }
+}
 
-    let private_keys = std::fs::read_to_string(&key_file).expect("the client wrote its key file");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_or_request_is_logged_at_trace() {
+    let Round {
+        logged,
+        private_keys,
+        api_key,
+    } = one_round("trace", None).await;
     let mut secrets: Vec<&str> = private_keys.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(secrets.len(), 1, "one host, one private key");
-    secrets.push(api_key.expose());
+    secrets.push(&api_key);
     for secret in secrets {
         assert!(
             !logged.contains(secret),
@@ -85,6 +114,29 @@ async fn no_key_or_request_is_logged_at_trace() {
             line_with(&logged, dump)
         );
     }
+}
+
+/// Issue 17, point 7: log lines in a file are plain text without escape codes, or JSON objects
+/// with the event's target and name on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_plain_text_in_a_file_and_json_on_request() {
+    use punchr_testutil::logs::{assert_plain_text, json_events, json_lines};
+    use punchr_types::log_target::CLIENT;
+    let text = one_round("info", None).await.logged;
+    assert_plain_text(&text);
+    assert!(
+        text.lines().any(
+            |line| line.contains("INFO punchr::client: hole punch finished")
+                && line.contains(r#"event="hole_punch_finished""#)
+        ),
+        "{}",
+        tail(&text)
+    );
+    let json = one_round("info", Some("json")).await.logged;
+    let lines = json_lines(&json);
+    let finished = json_events(&lines, CLIENT, "hole_punch_finished");
+    assert_eq!(finished.len(), 1, "{}", tail(&json));
+    assert!(finished[0]["outcome"].is_string(), "{:?}", finished[0]);
 }
 
 fn line_with<'a>(logged: &'a str, needle: &str) -> &'a str {

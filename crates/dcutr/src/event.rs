@@ -3,7 +3,8 @@
 //! The steps are those of the spec `relay/DCUtR.md` ("The protocol"): stream, CONNECT, SYNC, RTT,
 //! dial; the outcome names follow what Punchr records per attempt (`punchr-original.md` §7.3).
 //! Every event is also written as a `tracing` event with target [`TRACE_TARGET`], without a
-//! message, only structured fields, so that logs can be mined like the events themselves.
+//! message, only structured fields (its step in `event`, as `punchr_types::log_target` has it
+//! for every part), so that logs can be mined like the events themselves.
 
 use std::{fmt, time::Duration, time::Instant};
 
@@ -12,7 +13,7 @@ use libp2p::{swarm::ConnectionId, Multiaddr, PeerId};
 use crate::roles::HandshakeRole;
 
 /// The `tracing` target of this crate's step events.
-pub const TRACE_TARGET: &str = "punchr::dcutr";
+pub const TRACE_TARGET: &str = punchr_types::log_target::DCUTR;
 
 /// Our side of the DCUtR exchange on one relayed connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -201,7 +202,7 @@ impl Event {
             ($kind:literal $(, $($field:tt)+)?) => {
                 tracing::debug!(
                     target: TRACE_TARGET,
-                    kind = $kind,
+                    event = $kind,
                     peer_id = %self.peer_id,
                     relayed_connection = %self.relayed_connection,
                     role = self.role.as_str(),
@@ -326,7 +327,7 @@ mod tests {
         assert_eq!(target, TRACE_TARGET);
         assert!(!fields.contains(&"message"));
         for field in [
-            "kind",
+            "event",
             "peer_id",
             "relayed_connection",
             "role",

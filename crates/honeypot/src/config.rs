@@ -19,6 +19,10 @@ pub struct Cli {
     /// Honeypot settings.
     #[command(flatten)]
     pub honeypot: HoneypotConfig,
+    /// Log lines on standard error: text (coloured only on a terminal) or json (one object per
+    /// line).
+    #[arg(long, env = "PUNCHR_HONEYPOT_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: punchr_logging::LogFormat,
 }
 
 /// Everything the honeypot needs to run.
@@ -141,8 +145,9 @@ pub struct HoneypotConfig {
         default_value_t = 16
     )]
     pub max_peers_per_address: u32,
-    /// Delete connection events older than this (checked hourly); 0 keeps them all. Selection
-    /// needs only the last minutes; reports of NATed peers met per hour need what they cover.
+    /// Delete connection events older than this (checked at start, then hourly, or every
+    /// retention when shorter); 0 keeps them all. Selection needs only the last minutes;
+    /// reports of NATed peers met per hour need what they cover.
     #[arg(long, env = "PUNCHR_HONEYPOT_EVENT_RETENTION", default_value = "0s", value_parser = parse_duration)]
     pub event_retention: Duration,
     /// Refuse new connections while the process uses more memory than this, in MiB; 0 turns

@@ -51,7 +51,7 @@ pub use crawl::WalkReport;
 pub use recorder::Observation;
 
 /// The tracing target of every event of this crate.
-pub const TARGET: &str = "punchr::honeypot";
+pub const TARGET: &str = punchr_types::log_target::HONEYPOT;
 
 /// What the honeypot tells peers it is.
 pub const AGENT_VERSION: &str = concat!("punchr/honeypot/", env!("CARGO_PKG_VERSION"));

@@ -119,8 +119,17 @@ pub fn connection_event(local: &PeerInfo, sighting: &Sighting) -> Option<NewConn
     })
 }
 
-/// How often old connection events are deleted when a retention is set.
+/// How often old connection events are deleted when a retention is set: hourly, or every
+/// retention when that is shorter, so that no event outlives twice its retention.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// The shortest period between two deletions, whatever the retention (one DELETE a second at
+/// most).
+const RETENTION_EVERY_AT_MOST: Duration = Duration::from_secs(1);
+
+fn retention_period(retention: Duration) -> Duration {
+    retention.clamp(RETENTION_EVERY_AT_MOST, RETENTION_EVERY)
+}
 
 /// Deletes connection events older than `retention` (ns before now); logs what it did.
 async fn apply_retention(store: &Store, retention: Duration) {
@@ -136,7 +145,8 @@ async fn apply_retention(store: &Store, retention: Duration) {
 }
 
 /// Starts the writer; it ends when every sender is dropped and the queue is empty. With a
-/// non-zero `retention` it also deletes older connection events, at start and hourly.
+/// non-zero `retention` it also deletes older connection events, at start and then hourly (or
+/// every `retention`, when shorter).
 pub fn spawn(
     store: Store,
     local: PeerInfo,
@@ -146,7 +156,7 @@ pub fn spawn(
 ) -> (mpsc::Sender<Sighting>, JoinHandle<()>) {
     let (sender, mut queue) = mpsc::channel::<Sighting>(QUEUE_CAPACITY);
     let task = tokio::spawn(async move {
-        let mut retention_tick = tokio::time::interval(RETENTION_EVERY);
+        let mut retention_tick = tokio::time::interval(retention_period(retention));
         loop {
             let sighting = tokio::select! {
                 sighting = queue.recv() => match sighting {
@@ -209,6 +219,22 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_is_applied_hourly_or_sooner_but_not_more_than_once_a_second() {
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        assert_eq!(retention_period(hours(24 * 7)), hours(1));
+        assert_eq!(retention_period(hours(1)), hours(1));
+        assert_eq!(
+            retention_period(Duration::from_secs(90)),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            retention_period(Duration::from_millis(1)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(retention_period(Duration::ZERO), Duration::from_secs(1));
+    }
 
     #[test]
     fn texts_lose_nuls_and_are_cut_at_a_character_boundary() {

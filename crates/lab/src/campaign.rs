@@ -17,6 +17,7 @@ use crate::process::{Ended, Spec};
 use crate::scenario::{Role, Scenario};
 use crate::template::{self, Context, Own};
 use crate::theory::{self, Transport};
+use punchr_types::log_target::LAB;
 
 /// The order in which roles are started.
 pub const START_ORDER: [Role; 7] = [
@@ -344,7 +345,7 @@ fn run_campaign(lab: &Lab, duration: Duration, hooks: &mut dyn Hooks) -> Result<
         }
         sleep_unless_stopped(lab, left.min(DONE_POLL))?;
         if hooks.done(lab)? {
-            tracing::info!("campaign complete");
+            tracing::info!(target: LAB, event = "campaign_complete", "campaign complete");
             return Ok(());
         }
     }
@@ -376,6 +377,8 @@ pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report
                 .any(|p| p.role == Role::Client && p.command.is_some())
         {
             tracing::info!(
+                target: LAB,
+                event = "settling",
                 settle_s = config.scenario.campaign.settle.as_secs(),
                 "letting the network settle before starting clients"
             );
@@ -383,11 +386,13 @@ pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report
         }
         let n = start_role(&lab, &context, role, config.ready_timeout)?;
         if n > 0 {
-            tracing::info!(role = role.as_str(), started = n, "peers started");
+            tracing::info!(target: LAB, event = "peers_started", role = role.as_str(), started = n, "peers started");
         }
     }
     hooks.started(&lab, &context)?;
     tracing::info!(
+        target: LAB,
+        event = "campaign_running",
         duration_s = config.scenario.campaign.duration.as_secs(),
         "campaign running"
     );

@@ -19,6 +19,16 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines on standard error: text (coloured only on a terminal) or json (one object per
+    /// line).
+    #[arg(
+        long,
+        env = "PUNCHR_LAB_LOG_FORMAT",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    pub log_format: punchr_logging::LogFormat,
 }
 
 /// The commands.

@@ -22,6 +22,7 @@ use crate::measured::{self, Cell};
 use crate::scenario::{Campaign, Role};
 use crate::template::{self, Context};
 use crate::theory::Transport;
+use punchr_types::log_target::LAB;
 
 /// A cell of the campaign: (client NAT, remote NAT, remote implementation, transport).
 type CellKey = (String, String, String, CellTransport);
@@ -223,7 +224,7 @@ impl Hooks for Collector {
             }
             Ok::<_, LabError>(store)
         })?;
-        tracing::info!(peers = labels.len(), "labelled peers with their NAT types");
+        tracing::info!(target: LAB, event = "peers_labelled", peers = labels.len(), "labelled peers with their NAT types");
         self.store = Some(store);
         self.planned_cells = Self::cells_of(lab, &self.transports);
         Ok(())
@@ -256,7 +257,7 @@ impl Hooks for Collector {
         let store = self.store()?;
         let (stored, measured) = self.runtime.block_on(async {
             let by_key = Self::label_by_api_key(store, lab).await?;
-            tracing::info!(hosts = by_key, "labelled client hosts by their API key");
+            tracing::info!(target: LAB, event = "hosts_labelled", hosts = by_key, "labelled client hosts by their API key");
             let stored = Self::stored_results(store).await?;
             let cells = punchr_report::lab::nat_cells(store)
                 .await

@@ -21,6 +21,7 @@ use nfq::{Message, Queue, Verdict};
 use rand::{Rng, SeedableRng};
 
 use crate::error::{LabError, Result};
+use punchr_types::log_target::LAB;
 
 /// Largest number of packets the kernel queues for us (held ones count).
 const QUEUE_MAX_LEN: u32 = 16_384;
@@ -171,6 +172,8 @@ pub fn run(config: DelayConfig, stop: &AtomicBool) -> Result<DelayStats> {
         None => rand::rngs::StdRng::from_entropy(),
     };
     tracing::info!(
+        target: LAB,
+        event = "delayer_bound",
         queue = config.queue,
         delay_us = config.delay.as_micros() as u64,
         jitter_us = config.jitter.as_micros() as u64,
@@ -213,6 +216,8 @@ pub fn run(config: DelayConfig, stop: &AtomicBool) -> Result<DelayStats> {
         }
         if last_report.elapsed() > Duration::from_secs(30) {
             tracing::info!(
+                target: LAB,
+                event = "delayer_stats",
                 packets = stats.packets,
                 dropped = stats.dropped,
                 max_held = stats.max_held,
@@ -232,6 +237,8 @@ pub fn run(config: DelayConfig, stop: &AtomicBool) -> Result<DelayStats> {
         let _ = queue.verdict(h.msg);
     }
     tracing::info!(
+        target: LAB,
+        event = "delayer_stopped",
         packets = stats.packets,
         dropped = stats.dropped,
         max_held = stats.max_held,

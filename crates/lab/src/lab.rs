@@ -16,6 +16,7 @@ use crate::scenario::{Ready, Scenario};
 use crate::state::{self, ProcessRecord, Removed, StateFile};
 use crate::topology::{self, Plan};
 use crate::wiring;
+use punchr_types::log_target::LAB;
 
 /// The NFQUEUE queue number the delayers use (queues are per namespace).
 pub const DELAY_QUEUE: u16 = 0;
@@ -135,6 +136,8 @@ impl Lab {
             lab.start_delayer(&link)?;
         }
         tracing::info!(
+            target: LAB,
+            event = "lab_built",
             run = %id,
             namespaces = lab.plan.namespaces().len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -259,7 +262,7 @@ impl Lab {
             });
             state.save()?;
         }
-        tracing::debug!(name = %handle.name, pid = handle.pid, command = %process.command, "started");
+        tracing::debug!(target: LAB, event = "process_started", name = %handle.name, pid = handle.pid, command = %process.command, "started");
         processes.push(process);
         Ok(handle)
     }
@@ -406,9 +409,9 @@ impl Lab {
                 removed.errors.push(e.to_string());
             }
         } else {
-            tracing::warn!(errors = ?removed.errors, "teardown incomplete; `punchr-lab clean` retries");
+            tracing::warn!(target: LAB, event = "teardown_incomplete", errors = ?removed.errors, "teardown incomplete; `punchr-lab clean` retries");
         }
-        tracing::info!(run = %self.plan.id, namespaces = removed.namespaces.len(), "lab removed");
+        tracing::info!(target: LAB, event = "lab_removed", run = %self.plan.id, namespaces = removed.namespaces.len(), "lab removed");
         removed
     }
 }

@@ -1,23 +1,15 @@
 //! `punchr-lab`: see the crate documentation of `punchr_lab`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use punchr_lab::cli::Cli;
 use punchr_lab::LabError;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let cli = Cli::parse();
+    punchr_logging::init(cli.log_format);
     let command = cli.command.name();
     match punchr_lab::commands::execute(cli) {
         Ok(()) => ExitCode::SUCCESS,

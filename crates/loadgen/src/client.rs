@@ -20,6 +20,7 @@ use tonic::Status;
 
 use crate::punch::{self, Reporter};
 use crate::stats::{Recorder, Rpc};
+use punchr_types::log_target::LOADGEN;
 
 /// The agent the simulated hosts announce.
 const CLIENT_AGENT: &str = "punchr/go-client/0.8.0";
@@ -106,7 +107,7 @@ impl SimClient {
         let channel = match connect(fleet.server).await {
             Ok(channel) => channel,
             Err(error) => {
-                tracing::error!(target: "punchr::loadgen", %error, "cannot connect");
+                tracing::error!(target: LOADGEN, event = "connect_failed", %error, "cannot connect");
                 fleet
                     .recorder
                     .record(Rpc::Register, Duration::ZERO, Some("ConnectFailed"));
@@ -207,7 +208,7 @@ fn timed<'a, T>(
         }
         Err(status) => {
             let code = format!("{:?}", status.code());
-            tracing::warn!(target: "punchr::loadgen", rpc = rpc.name(), %code, message = status.message(), "call failed");
+            tracing::warn!(target: LOADGEN, event = "call_failed", rpc = rpc.name(), %code, grpc_message = status.message(), "call failed");
             fleet.recorder.record(rpc, latency, Some(&code));
             None
         }

@@ -19,6 +19,16 @@ pub struct Cli {
     /// What to do; without a command the server runs.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log lines on standard error: text (coloured only on a terminal) or json (one object per
+    /// line).
+    #[arg(
+        long,
+        env = "PUNCHR_SERVER_LOG_FORMAT",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    pub log_format: punchr_logging::LogFormat,
     /// Server settings.
     #[command(flatten)]
     pub server: ServerConfig,

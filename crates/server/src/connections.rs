@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use punchr_types::log_target::SERVER;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -138,7 +139,7 @@ impl GuardedListener {
                     return GuardedStream::new(stream, remote_addr, self.limits, slot)
                 }
                 Err(error) => {
-                    tracing::warn!(target: "punchr::server", %error, "accepting a connection failed");
+                    tracing::warn!(target: SERVER, event = "accept_failed", %error, "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -198,7 +199,7 @@ impl GuardedStream {
             .with_time(limits.tcp_keepalive)
             .with_interval(limits.tcp_keepalive);
         if let Err(error) = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
-            tracing::debug!(target: "punchr::server", %error, "cannot set TCP keepalive");
+            tracing::debug!(target: SERVER, event = "keepalive_failed", %error, "cannot set TCP keepalive");
         }
         let _ = stream.set_nodelay(true);
         GuardedStream {
@@ -242,7 +243,7 @@ impl AsyncRead for GuardedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if self.idle_for_too_long(cx) {
-            tracing::debug!(target: "punchr::server", peer = %self.info.remote_addr, "closing an idle connection");
+            tracing::debug!(target: SERVER, event = "idle_connection_closed", peer = %self.info.remote_addr, "closing an idle connection");
             // End of stream: the HTTP server closes the connection as if the peer had.
             return Poll::Ready(Ok(()));
         }

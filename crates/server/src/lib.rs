@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use punchr_proto::punchr_service_server::PunchrServiceServer;
 use punchr_store::{Store, StoreError};
+use punchr_types::log_target::SERVER;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -234,7 +235,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             (bound, Some(serving))
         }
         Err(error) => {
-            tracing::warn!(target: "punchr::server", addr = %dashboard_addr, %error, "dashboard disabled: cannot listen; pass a free --dashboard-port");
+            tracing::warn!(target: SERVER, event = "dashboard_disabled", addr = %dashboard_addr, %error, "dashboard disabled: cannot listen; pass a free --dashboard-port");
             (None, None)
         }
     };
@@ -245,7 +246,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             .await
             .map_err(ServerError::Telemetry)
     });
-    tracing::info!(target: "punchr::server", %grpc_addr, %telemetry_addr, dashboard_addr = ?dashboard_addr, engine = store.engine().name(), tls = config.tls_cert.is_some(), "serving");
+    tracing::info!(target: SERVER, event = "serving", %grpc_addr, %telemetry_addr, dashboard_addr = ?dashboard_addr, engine = store.engine().name(), tls = config.tls_cert.is_some(), "serving");
     Ok(RunningServer {
         grpc_addr,
         telemetry_addr,

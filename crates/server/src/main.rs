@@ -5,16 +5,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use punchr_server::config::{Cli, Command};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    match run().await {
+    let cli = Cli::parse();
+    punchr_logging::init(cli.log_format);
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line naming what failed and why; a service manager's log shows it whole.
@@ -24,8 +20,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::Keys(command)) = &cli.command {
         let store = punchr_store::Store::open(&cli.server.db)
             .await
@@ -50,7 +45,7 @@ async fn run() -> anyhow::Result<()> {
     let stopper = server.stopper();
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!(target: punchr_types::log_target::SERVER, event = "shutting_down");
         let _ = stopper.send(true);
     });
     server.wait().await.context("server stopped")?;

@@ -22,6 +22,7 @@ use crate::filter::FilterDraw;
 use crate::health::WriteHealth;
 use crate::metrics::Metrics;
 use crate::validate::{self, InvalidField, Limits, Quirks, MAX_API_KEY_BYTES};
+use punchr_types::log_target::SERVER;
 
 /// The service and everything its handlers share.
 #[derive(Debug, Clone)]
@@ -220,7 +221,7 @@ impl PunchrService {
             .register_host(key.id, &host)
             .await
             .map_err(|e| self.storage_status(e))?;
-        tracing::info!(target: "punchr::server", api_key = key.id, host = %host.peer_id, "registered host");
+        tracing::info!(target: SERVER, event = "host_registered", api_key = key.id, host = %host.peer_id, "registered host");
         Ok(pb::RegisterResponse { db_peer_id })
     }
 
@@ -264,7 +265,7 @@ impl PunchrService {
             .await
             .map_err(|e| self.storage_status(e))?;
         if active >= self.self_registration.max_active_keys {
-            tracing::warn!(target: "punchr::server", active, "self-registration refused: --max-anonymous-keys reached; revoke unused anonymous keys (keys list, keys revoke --id)");
+            tracing::warn!(target: SERVER, event = "self_registration_refused", active, "self-registration refused: --max-anonymous-keys reached; revoke unused anonymous keys (keys list, keys revoke --id)");
             return Err(Status::resource_exhausted(
                 "this server takes no more anonymous keys; ask its operator for a key",
             ));
@@ -395,7 +396,7 @@ impl PunchrService {
         }
         let id = stored.id;
         tracing::info!(
-            target: "punchr::server",
+            target: SERVER, event = "result_stored",
             result = id,
             api_key = key.id,
             client = %result.client_peer_id,
@@ -419,7 +420,7 @@ impl PunchrService {
             .map_or_else(Status::code, |_| tonic::Code::Ok);
         self.metrics.request(method, code, started.elapsed());
         if let Err(status) = &result {
-            tracing::debug!(target: "punchr::server", method, code = ?status.code(), message = status.message(), "request refused");
+            tracing::debug!(target: SERVER, event = "request_refused", method, code = ?status.code(), grpc_message = status.message(), "request refused");
         }
         result.map(Response::new)
     }
@@ -467,25 +468,25 @@ impl PunchrService {
     fn storage_status(&self, error: StoreError) -> Status {
         match &error {
             StoreError::Unavailable(_) => {
-                tracing::warn!(target: "punchr::server", %error, "database unavailable: answering UNAVAILABLE, clients keep their results and retry");
+                tracing::warn!(target: SERVER, event = "database_unavailable", %error, "database unavailable: answering UNAVAILABLE, clients keep their results and retry");
                 Status::unavailable("database unavailable, try again later")
             }
             StoreError::StorageFull(_) => {
-                tracing::error!(target: "punchr::server", %error, "database storage is full: free disk space; results are refused (RESOURCE_EXHAUSTED) and stay with the clients until then");
+                tracing::error!(target: SERVER, event = "database_full", %error, "database storage is full: free disk space; results are refused (RESOURCE_EXHAUSTED) and stay with the clients until then");
                 self.write_health.refused("database storage is full");
                 Status::resource_exhausted(
                     "database storage is full; the result was not stored, try again later",
                 )
             }
             StoreError::ReadOnly(_) => {
-                tracing::error!(target: "punchr::server", %error, "database is read-only: make it writable; results are refused (UNAVAILABLE) and stay with the clients until then");
+                tracing::error!(target: SERVER, event = "database_read_only", %error, "database is read-only: make it writable; results are refused (UNAVAILABLE) and stay with the clients until then");
                 self.write_health.refused("database is read-only");
                 Status::unavailable(
                     "database is read-only; the result was not stored, try again later",
                 )
             }
             _ => {
-                tracing::error!(target: "punchr::server", %error, "storage error");
+                tracing::error!(target: SERVER, event = "storage_error", %error, "storage error");
                 Status::internal("storage error")
             }
         }

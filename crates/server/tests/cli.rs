@@ -25,7 +25,7 @@ on_both_engines!(
 const BINARY: &str = env!("CARGO_BIN_EXE_punchr-server");
 
 /// Every server flag, each with its environment variable `PUNCHR_SERVER_<FLAG>`.
-const FLAGS: [&str; 36] = [
+const FLAGS: [&str; 37] = [
     "--host",
     "--port",
     "--telemetry-host",
@@ -62,6 +62,7 @@ const FLAGS: [&str; 36] = [
     "--report-pool-size",
     "--report-concurrency",
     "--report-deadline",
+    "--log-format",
 ];
 
 fn env_var(flag: &str) -> String {

@@ -1,5 +1,6 @@
-//! Nothing secret reaches the server's logs: not an API key (accepted, unknown or revoked), not the
-//! database password, not a request as a whole, even with every target logging at `trace`.
+//! The server's logs: nothing secret reaches them (not an API key, accepted, unknown or revoked,
+//! not the database password, not a request as a whole, even with every target logging at
+//! `trace`), and in a file they are plain text, or JSON lines on request.
 
 mod common;
 
@@ -14,6 +15,93 @@ use tokio::process::Command;
 use tonic::Code;
 
 on_both_engines!(no_key_password_or_request_is_logged_at_trace);
+
+/// Starts the binary with its output (stdout and stderr) going to a file, as a redirect or the
+/// systemd journal takes it, registers a host, stops it with SIGTERM; returns what it wrote.
+/// `NO_COLOR` is unset: the binary alone decides that a file gets no colours.
+async fn served_log(db: &TestDb, key: &str, log_format: Option<&str>) -> String {
+    let (grpc_port, telemetry_port) = (free_port(), free_port());
+    let logs = tempfile::NamedTempFile::new().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_punchr-server"));
+    command
+        .args(["--db", &db.location])
+        .args(["--host", "127.0.0.1", "--port", &grpc_port.to_string()])
+        .args(["--telemetry-port", &telemetry_port.to_string()])
+        .args(["--dashboard-port", &free_port().to_string()])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .env_remove("PUNCHR_SERVER_LOG_FORMAT")
+        .stdout(logs.reopen().unwrap())
+        .stderr(logs.reopen().unwrap())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(format) = log_format {
+        command.env("PUNCHR_SERVER_LOG_FORMAT", format);
+    }
+    let mut server = command.spawn().expect("start punchr-server");
+    let telemetry: SocketAddr = format!("127.0.0.1:{telemetry_port}").parse().unwrap();
+    wait_until_healthy(telemetry, &mut server).await;
+    let mut client = punchr_proto::punchr_service_client::PunchrServiceClient::connect(format!(
+        "http://127.0.0.1:{grpc_port}"
+    ))
+    .await
+    .expect("connect to the binary");
+    client
+        .register(register_request(key, &peer_id()))
+        .await
+        .expect("register a host");
+    nix_kill(&server, "-TERM");
+    tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .expect("the server stops after SIGTERM")
+        .unwrap();
+    std::fs::read_to_string(logs.path()).unwrap()
+}
+
+/// Issue 17, point 7: log lines in a file are plain text without escape codes, or JSON objects
+/// with the event's target and name on request; a command's standard output holds only what it
+/// prints, whatever is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_plain_text_in_a_file_and_json_on_request() {
+    use punchr_testutil::logs::{assert_plain_text, json_events, json_lines};
+    use punchr_types::log_target::SERVER;
+    let db = TestDb::sqlite().await;
+    let key = new_api_key(&db.store, "alice").await;
+
+    let text = served_log(&db, &key, None).await;
+    assert_plain_text(&text);
+    assert!(
+        text.lines()
+            .any(|line| line.contains("INFO punchr::server: registered host")
+                && line.contains(r#"event="host_registered""#)),
+        "{}",
+        tail(&text)
+    );
+
+    let json = served_log(&db, &key, Some("json")).await;
+    let lines = json_lines(&json);
+    let registered = json_events(&lines, SERVER, "host_registered");
+    assert_eq!(registered.len(), 1, "{}", tail(&json));
+    assert_eq!(registered[0]["level"], "INFO");
+    assert!(registered[0]["api_key"].is_number(), "{:?}", registered[0]);
+
+    // Logs go to standard error: the report on standard output parses whole, even at debug.
+    let report = Command::new(env!("CARGO_BIN_EXE_punchr-server"))
+        .args(["--db", &db.location, "report", "--format", "json"])
+        .env("RUST_LOG", "debug")
+        .output()
+        .await
+        .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let stdout = String::from_utf8(report.stdout).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("standard output is not the report alone ({e}):\n{stdout}"));
+    assert_eq!(parsed["outcomes"]["SUCCESS"], 0);
+    assert!(
+        !report.stderr.is_empty(),
+        "the debug lines went to standard error"
+    );
+}
 
 /// Text that only a whole request's `Debug` output would put into a log line.
 const REQUEST_DUMPS: [&str; 5] = [

@@ -10,6 +10,7 @@ pub mod disk;
 pub mod fixtures;
 pub mod http;
 pub mod libp2p_peers;
+pub mod logs;
 pub mod postgres;
 
 use punchr_store::{Engine, Store};

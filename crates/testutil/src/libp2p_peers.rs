@@ -1,13 +1,14 @@
-//! Real libp2p peers on loopback for end-to-end tests: a circuit relay v2 server, and NATed
-//! style remotes that are reachable only through that relay. The well-behaved remote runs the
-//! stock `libp2p-dcutr`, as IPFS nodes behind NATs do; the others ([`RemoteConduct`]) behave
-//! the way real peers do that make the client report each outcome other than SUCCESS.
+//! Real libp2p peers on loopback for end-to-end tests: a circuit relay v2 server, NATed style
+//! remotes that are reachable only through that relay, and a [`Stranger`] that connects to a
+//! peer and tells it lies. The well-behaved remote runs the stock `libp2p-dcutr`, as IPFS nodes
+//! behind NATs do; the others ([`RemoteConduct`]) behave the way real peers do that make the
+//! client report each outcome other than SUCCESS.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
-use futures::{AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -305,4 +306,138 @@ async fn open_dcutr_stream(
         }
     }
     Some(stream)
+}
+
+#[derive(NetworkBehaviour)]
+struct StrangerBehaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    streams: libp2p_stream::Behaviour,
+}
+
+/// A peer that connected to another on its own and keeps the connection until dropped. It
+/// answers identify as stock rust-libp2p does, and pushes identify messages of its own making,
+/// as a hostile peer can: [`Stranger::claim_observed`].
+pub struct Stranger {
+    /// The stranger's ID.
+    pub peer_id: PeerId,
+    target: PeerId,
+    streams: libp2p_stream::Control,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Stranger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stranger")
+            .field("peer_id", &self.peer_id)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The protocol of identify pushes.
+const IDENTIFY_PUSH: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/ipfs/id/push/1.0.0");
+
+/// Appends `value` as an unsigned varint (protobuf and libp2p length prefixes).
+fn put_varint(buffer: &mut Vec<u8>, mut value: usize) {
+    while value >= 0x80 {
+        buffer.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    buffer.push(value as u8);
+}
+
+/// A length-prefixed identify message holding only `observedAddr` (field 4).
+fn identify_claiming(observed: &Multiaddr) -> Vec<u8> {
+    let address = observed.to_vec();
+    let mut message = vec![(4 << 3) | 2];
+    put_varint(&mut message, address.len());
+    message.extend_from_slice(&address);
+    let mut framed = Vec::new();
+    put_varint(&mut framed, message.len());
+    framed.extend_from_slice(&message);
+    framed
+}
+
+impl Stranger {
+    /// Dials `target` (with `/p2p/<peer ID>`) from 127.0.0.1 and returns once both sides have
+    /// identified each other.
+    pub async fn connect(target: Multiaddr) -> Stranger {
+        let Some(Protocol::P2p(target_peer)) = target.iter().last() else {
+            panic!("{target} does not end in /p2p/<peer ID>");
+        };
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("tcp transport")
+            .with_behaviour(|key| StrangerBehaviour {
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/ipfs/0.1.0".into(), key.public())
+                        .with_agent_version("stranger/test".into()),
+                ),
+                ping: ping::Behaviour::default(),
+                streams: libp2p_stream::Behaviour::new(),
+            })
+            .expect("stranger behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+            .build();
+        swarm.dial(target.clone()).expect("dial the target");
+        let (mut sent, mut received) = (false, false);
+        while !(sent && received) {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(StrangerBehaviourEvent::Identify(event)) => match event {
+                    identify::Event::Sent { peer_id, .. } if peer_id == target_peer => sent = true,
+                    identify::Event::Received { peer_id, .. } if peer_id == target_peer => {
+                        received = true
+                    }
+                    _ => {}
+                },
+                SwarmEvent::OutgoingConnectionError { error, .. } => {
+                    panic!("the stranger cannot reach {target}: {error}")
+                }
+                _ => {}
+            }
+        }
+        let peer_id = *swarm.local_peer_id();
+        let streams = swarm.behaviour().streams.new_control();
+        let task = tokio::spawn(async move {
+            loop {
+                swarm.select_next_some().await;
+            }
+        });
+        Stranger {
+            peer_id,
+            target: target_peer,
+            streams,
+            task,
+        }
+    }
+
+    /// Pushes an identify message saying the target was observed at `observed`, and returns
+    /// once the target has read it and let go of the stream.
+    pub async fn claim_observed(&mut self, observed: &Multiaddr) {
+        let mut stream = self
+            .streams
+            .open_stream(self.target, IDENTIFY_PUSH)
+            .await
+            .expect("open an identify push stream");
+        stream
+            .write_all(&identify_claiming(observed))
+            .await
+            .expect("write the push");
+        stream.close().await.expect("close our side");
+        let mut rest = Vec::new();
+        // The target reads one message and drops the stream: end of stream (or a reset).
+        let _ = stream.read_to_end(&mut rest).await;
+    }
 }

@@ -12,7 +12,8 @@
 //! - the server, the client and the honeypot decide which addresses a volunteer may dial with
 //!   [`address`], one rule for all;
 //! - the binaries parse their duration flags with [`duration::parse_duration`] and print their
-//!   last error with [`error_line`], which the instrumented DCUtR also uses for dial errors.
+//!   last error with [`error_line`], which the instrumented DCUtR also uses for dial errors;
+//! - every part logs under its [`log_target`], one convention for structured events.
 //!
 //! The types that matter most: [`Outcome`] and [`AttemptOutcome`] (how a hole punch and each of
 //! its attempts ended, `punchr-original.md` §7.3), [`AddressFacts`] and
@@ -21,6 +22,7 @@
 pub mod address;
 pub mod duration;
 mod error;
+pub mod log_target;
 mod outcome;
 mod time;
 

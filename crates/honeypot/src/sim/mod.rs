@@ -250,6 +250,13 @@ impl SimNode {
         self.ask(|reply| Command::Connect(addr, reply)).await
     }
 
+    /// Replaces the node's external addresses by `addrs` and pushes identify with them to every
+    /// connected peer, as a node does whose relay reservations changed; returns once the pushes
+    /// were sent.
+    pub async fn announce(&self, addrs: Vec<Multiaddr>) -> Result<(), SimError> {
+        self.ask(|reply| Command::Announce(addrs, reply)).await
+    }
+
     /// How many Kademlia bootstraps (automatic ones included) have finished.
     pub async fn bootstraps(&self) -> Result<usize, SimError> {
         self.ask(Command::Bootstraps).await

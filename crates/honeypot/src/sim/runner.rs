@@ -1,7 +1,7 @@
 //! The task of a simulated node: carries out commands and answers them when the swarm's events
 //! say they are done.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -24,6 +24,7 @@ pub(crate) enum Command {
     Lookup(PeerId, Reply<Vec<PeerId>>),
     Visit(Multiaddr, Reply<()>),
     Connect(Multiaddr, Reply<()>),
+    Announce(Vec<Multiaddr>, Reply<()>),
     Bootstraps(Reply<usize>),
 }
 
@@ -41,6 +42,8 @@ pub(crate) struct Runner {
     lookups: HashMap<QueryId, Reply<Vec<PeerId>>>,
     visits: HashMap<ConnectionId, (Visit, Reply<()>)>,
     connects: HashMap<ConnectionId, Reply<()>>,
+    /// Announcements in order, each with the identify pushes it still waits for.
+    announcements: VecDeque<(usize, Reply<()>)>,
     bootstraps: usize,
 }
 
@@ -94,6 +97,7 @@ impl Runner {
             lookups: HashMap::new(),
             visits: HashMap::new(),
             connects: HashMap::new(),
+            announcements: VecDeque::new(),
             bootstraps: 0,
         }
     }
@@ -169,10 +173,34 @@ impl Runner {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::Announce(addrs, reply) => self.announce(addrs, reply),
             Command::Bootstraps(reply) => {
                 let _ = reply.send(Ok(self.bootstraps));
             }
         }
+    }
+
+    /// Replaces the external addresses by `addrs` and pushes identify to every connected peer;
+    /// answers once every push was sent.
+    fn announce(&mut self, addrs: Vec<Multiaddr>, reply: Reply<()>) {
+        let old: Vec<Multiaddr> = self.swarm.external_addresses().cloned().collect();
+        for addr in &old {
+            self.swarm.remove_external_address(addr);
+        }
+        for addr in addrs {
+            self.swarm.add_external_address(addr);
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        let Some(identify) = self.swarm.behaviour_mut().identify.as_mut() else {
+            let _ = reply.send(Err(SimError("identify is off".into())));
+            return;
+        };
+        if peers.is_empty() {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        identify.push(peers.iter().copied());
+        self.announcements.push_back((peers.len(), reply));
     }
 
     fn on_event(&mut self, event: SwarmEvent<SimBehaviourEvent>) {
@@ -274,6 +302,16 @@ impl Runner {
             }
             identify::Event::Sent { connection_id, .. } => {
                 self.visit_progress(connection_id, |v| v.sent = true)
+            }
+            identify::Event::Pushed { .. } => {
+                if let Some((waiting, _)) = self.announcements.front_mut() {
+                    *waiting -= 1;
+                    if *waiting == 0 {
+                        if let Some((_, reply)) = self.announcements.pop_front() {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
             }
             _ => {}
         }

@@ -22,6 +22,7 @@ use super::{
     identify as identify_behaviour, identity, listen_addrs, peer_error, split_peer, BootstrapArgs,
 };
 use crate::error::Result;
+use punchr_types::log_target::LAB;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -71,7 +72,7 @@ pub async fn run(args: BootstrapArgs) -> Result<()> {
         let (peer, transport) = split_peer(addr)?;
         swarm.behaviour_mut().kad.add_address(&peer, transport);
     }
-    tracing::info!(peer_id = %swarm.local_peer_id(), "bootstrap server running");
+    tracing::info!(target: LAB, event = "bootstrap_running", peer_id = %swarm.local_peer_id(), "bootstrap server running");
     let mut refresh = tokio::time::interval(args.refresh);
     loop {
         tokio::select! {
@@ -86,7 +87,9 @@ pub async fn run(args: BootstrapArgs) -> Result<()> {
 
 fn on_event(swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
     match event {
-        SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "listening"),
+        SwarmEvent::NewListenAddr { address, .. } => {
+            tracing::info!(target: LAB, event = "listening", %address, "listening")
+        }
         SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
             peer_id,
             info,
@@ -100,8 +103,11 @@ fn on_event(swarm: &mut Swarm<Behaviour>, event: SwarmEvent<BehaviourEvent>) {
             peer,
             is_new_peer: true,
             ..
-        })) => tracing::info!(%peer, "new DHT server in the routing table"),
+        })) => {
+            tracing::info!(target: LAB, event = "dht_server_added", %peer, "new DHT server in the routing table")
+        }
         SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => tracing::info!(
+            target: LAB,
             event = "autonat_dial_back",
             client = %event.client,
             tested_addr = %event.tested_addr,

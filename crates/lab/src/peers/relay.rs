@@ -10,6 +10,7 @@ use libp2p::{noise, ping, relay, tcp, yamux, SwarmBuilder};
 
 use super::{identify, identity, listen_addrs, peer_error, RelayArgs};
 use crate::error::Result;
+use punchr_types::log_target::LAB;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -56,15 +57,19 @@ pub async fn run(args: RelayArgs) -> Result<()> {
             .map_err(|e| peer_error(format!("listening on {addr}: {e}")))?;
         swarm.add_external_address(addr);
     }
-    tracing::info!(peer_id = %swarm.local_peer_id(), "relay running");
+    tracing::info!(target: LAB, event = "relay_running", peer_id = %swarm.local_peer_id(), "relay running");
     loop {
         match swarm.select_next_some().await {
-            SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "listening"),
-            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => tracing::info!(?event, "relay"),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(target: LAB, event = "listening", %address, "listening")
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => {
+                tracing::info!(target: LAB, event = "relay", detail = ?event, "relay")
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
             } => {
-                tracing::debug!(%peer_id, address = %endpoint.get_remote_address(), "connected")
+                tracing::debug!(target: LAB, event = "connected", %peer_id, address = %endpoint.get_remote_address(), "connected")
             }
             _ => {}
         }

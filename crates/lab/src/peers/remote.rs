@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::{identify, identity, listen_addrs, peer_error, split_peer, RemoteArgs};
 use crate::error::Result;
+use punchr_types::log_target::LAB;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -114,7 +115,7 @@ pub async fn run(args: RemoteArgs) -> Result<()> {
             .dial(addr.clone())
             .map_err(|e| peer_error(format!("dialing bootstrap peer {addr}: {e}")))?;
     }
-    tracing::info!(peer_id = %swarm.local_peer_id(), "remote peer running");
+    tracing::info!(target: LAB, event = "remote_running", peer_id = %swarm.local_peer_id(), "remote peer running");
     let mut lookups = tokio::time::interval(args.lookup_interval);
     loop {
         if let Some(d) = dial.as_mut() {
@@ -145,7 +146,7 @@ fn on_event(
 ) -> Result<()> {
     match event {
         SwarmEvent::NewListenAddr { address, .. } => {
-            tracing::info!(%address, "listening");
+            tracing::info!(target: LAB, event = "listening", %address, "listening");
             if let Some(d) = dial.as_mut().filter(|d| !d.relays_dialed) {
                 d.relays_dialed = true;
                 for addr in relay_addrs {
@@ -158,13 +159,13 @@ fn on_event(
         SwarmEvent::ListenerClosed {
             addresses, reason, ..
         } => {
-            tracing::warn!(?addresses, ?reason, "listener closed");
+            tracing::warn!(target: LAB, event = "listener_closed", ?addresses, ?reason, "listener closed");
         }
         SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
-            tracing::info!(?event, "relay client")
+            tracing::info!(target: LAB, event = "relay_client", detail = ?event, "relay client")
         }
         SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => {
-            tracing::info!(?event, "dcutr");
+            tracing::info!(target: LAB, event = "dcutr", detail = ?event, "dcutr");
             if let Some(d) = dial.as_mut() {
                 d.dcutr.push(format!("{:?}", event.result));
             }
@@ -174,7 +175,7 @@ fn on_event(
             info,
             ..
         })) => {
-            tracing::debug!(%peer_id, observed = %info.observed_addr, "identified");
+            tracing::debug!(target: LAB, event = "identified", %peer_id, observed = %info.observed_addr, "identified");
             if let Some(d) = dial.as_mut().filter(|_| relays.contains(&peer_id)) {
                 if d.relayed_at.is_none() && d.dialed_at.is_none() {
                     d.dialed_at = Some(Instant::now());
@@ -198,7 +199,7 @@ fn on_event(
             }
         }
         SwarmEvent::NewExternalAddrCandidate { address } => {
-            tracing::debug!(%address, "address candidate")
+            tracing::debug!(target: LAB, event = "address_candidate", %address, "address candidate")
         }
         SwarmEvent::ConnectionEstablished {
             peer_id,
@@ -206,7 +207,7 @@ fn on_event(
             connection_id,
             ..
         } => {
-            tracing::info!(%peer_id, address = %endpoint.get_remote_address(), relayed = endpoint.is_relayed(), "connected");
+            tracing::info!(target: LAB, event = "connected", %peer_id, address = %endpoint.get_remote_address(), relayed = endpoint.is_relayed(), "connected");
             if let Some(d) = dial.as_mut().filter(|d| d.target == peer_id) {
                 if endpoint.is_relayed() {
                     d.relayed_at.get_or_insert_with(Instant::now);
@@ -221,7 +222,7 @@ fn on_event(
             error,
             ..
         } => {
-            tracing::info!(%peer_id, %error, "dial failed");
+            tracing::info!(target: LAB, event = "dial_failed", %peer_id, %error, "dial failed");
             if let Some(d) = dial.as_mut().filter(|d| d.target == peer_id) {
                 d.errors.push(error.to_string());
             }

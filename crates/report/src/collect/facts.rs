@@ -12,6 +12,7 @@ use sqlx::Row;
 use tokio::task::JoinSet;
 
 use crate::ReportError;
+use punchr_types::log_target::REPORT;
 
 /// Results per INSERT … SELECT.
 const CHUNK_IDS: i64 = 100_000;
@@ -68,7 +69,7 @@ pub(crate) async fn refresh(store: &Store) -> Result<u64, ReportError> {
         }
     }
     if added > 0 {
-        tracing::debug!(target: "punchr::report", added, "derived report facts");
+        tracing::debug!(target: REPORT, event = "facts_derived", added, "derived report facts");
     }
     Ok(added)
 }

@@ -18,6 +18,7 @@ use sqlx::{AnyPool, Row};
 use crate::filter::{check_bucket, rfc3339, Scope, MAX_BUCKETS};
 use crate::model::{OutcomeCounts, Report, ReportScope};
 use crate::{ReportError, ReportFilter};
+use punchr_types::log_target::REPORT;
 
 /// Bucket widths to choose from, seconds: 1 min … 1 week.
 const BUCKET_CHOICES: [i64; 8] = [60, 300, 900, 3_600, 10_800, 21_600, 86_400, 604_800];
@@ -97,7 +98,7 @@ async fn timed<T>(
 ) -> Result<T, ReportError> {
     let started = std::time::Instant::now();
     let result = work.await;
-    tracing::debug!(target: "punchr::report", section, elapsed_ms = started.elapsed().as_millis() as u64, "report section");
+    tracing::debug!(target: REPORT, event = "report_section", section, elapsed_ms = started.elapsed().as_millis() as u64, "report section");
     result
 }
 

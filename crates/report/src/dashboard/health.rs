@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{json_response, DashboardState};
+use punchr_types::log_target::DASHBOARD;
 
 /// gRPC status codes that mean the server failed, not the client.
 pub const SERVER_ERROR_CODES: [&str; 5] = [
@@ -76,7 +77,7 @@ pub(super) fn spawn_background_work(state: Weak<DashboardState>) {
             let Some(state) = state.upgrade() else { break };
             sample_errors(&state);
             if let Err(error) = crate::refresh_facts(&state.store).await {
-                tracing::warn!(target: "punchr::dashboard", %error, "deriving report facts failed");
+                tracing::warn!(target: DASHBOARD, event = "facts_failed", %error, "deriving report facts failed");
             }
         }
     });
@@ -194,7 +195,7 @@ pub(super) async fn health(
     match collect(&state, query.minutes.unwrap_or(60).clamp(5, 24 * 60)).await {
         Ok(health) => json_response(serde_json::to_string(&health).expect("health serialises")),
         Err(error) => {
-            tracing::error!(target: "punchr::dashboard", %error, "health query failed");
+            tracing::error!(target: DASHBOARD, event = "health_query_failed", %error, "health query failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }

@@ -35,6 +35,7 @@ use tokio::sync::Semaphore;
 
 use crate::filter::{parse_bound, parse_bucket, TimeBound};
 use crate::{build_report, ReportFilter};
+use punchr_types::log_target::DASHBOARD;
 
 pub use health::{server_error_total, Health, MinuteCount, ServerErrors, SERVER_ERROR_CODES};
 
@@ -265,7 +266,7 @@ pub(crate) fn report_error(error: ReportRefusal) -> Response {
             | crate::ReportError::InvalidBucket { .. }),
         ) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
         ReportRefusal::Busy => {
-            tracing::warn!(target: "punchr::dashboard", "report not served: no turn or deadline passed");
+            tracing::warn!(target: DASHBOARD, event = "report_not_served", "report not served: no turn or deadline passed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "10")],
@@ -274,7 +275,7 @@ pub(crate) fn report_error(error: ReportRefusal) -> Response {
                 .into_response()
         }
         ReportRefusal::Failed(error) => {
-            tracing::error!(target: "punchr::dashboard", %error, "report failed");
+            tracing::error!(target: DASHBOARD, event = "report_failed", %error, "report failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "report failed; see the server log",

@@ -16,6 +16,7 @@ use super::{bounded_report, report_error, DashboardState};
 use crate::render::html;
 use crate::render::svg::escape;
 use crate::ReportFilter;
+use punchr_types::log_target::DASHBOARD;
 
 /// The form body. Its `Debug` output hides the key.
 #[derive(Deserialize)]
@@ -65,7 +66,7 @@ pub(super) async fn results(
             );
         }
         Err(error) => {
-            tracing::error!(target: "punchr::dashboard", %error, "personal page: key lookup failed");
+            tracing::error!(target: DASHBOARD, event = "key_lookup_failed", %error, "personal page: key lookup failed");
             return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
         }
     };
