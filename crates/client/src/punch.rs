@@ -257,10 +257,10 @@ impl ActivePunch {
             }
             // Our dial may outlive its attempt (the remote's dial won): nothing left to judge.
             EventKind::DialFailed { .. } if !self.punch.attempt_running() => None,
-            EventKind::DialFailed { error, .. } => {
-                self.last_dial_error = Some(error.clone());
+            EventKind::DialFailed { failure, .. } => {
+                self.last_dial_error = Some(failure.error.clone());
                 Some(self.punch.attempt_event(AttemptEvent::DirectDialFailed {
-                    error: error.clone(),
+                    error: failure.error.clone(),
                 }))
             }
             EventKind::UnsolicitedDirectConnection { inbound: true, .. } if event.attempt == 0 => {
