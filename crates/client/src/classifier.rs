@@ -184,7 +184,7 @@ impl Classifier {
     }
 
     fn has_direct_connection(&self) -> bool {
-        self.connections.values().any(|a| !is_relayed(a))
+        attempts::any_direct(self.connections.values())
     }
 
     /// A connection to `peer` came up at `at`, to its `address`.

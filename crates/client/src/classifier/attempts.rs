@@ -102,6 +102,11 @@ pub(crate) fn fate(outcome: AttemptOutcome, error: Option<String>, attempts: usi
     }
 }
 
+/// Whether one of `addresses` is direct (not through a relay).
+pub(super) fn any_direct<'a>(addresses: impl IntoIterator<Item = &'a Multiaddr>) -> bool {
+    addresses.into_iter().any(|a| !is_relayed(a))
+}
+
 /// The punch's classification from its `verdict` (none: UNKNOWN) and the connections to the
 /// remote open at the end: NO_STREAM is CONNECTION_REVERSED when only relay addresses were
 /// `served` and one of those connections is direct.
@@ -114,7 +119,7 @@ pub(super) fn classify(
     ended_at: UnixNanos,
     open_addresses: Vec<Multiaddr>,
 ) -> Classified {
-    let has_direct_conns = open_addresses.iter().any(|a| !is_relayed(a));
+    let has_direct_conns = any_direct(&open_addresses);
     let Verdict {
         mut outcome,
         mut error,
