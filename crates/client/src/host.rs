@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::identity::Keypair;
@@ -14,8 +14,8 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, noise, ping, relay, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::classifier::{Classifier, PunchOutput, PunchTimeouts};
 use crate::observed::{ObservedAddresses, TransportCoverage};
-use crate::punch::{ActivePunch, PunchOutput, PunchTimeouts};
 use punchr_types::log_target::CLIENT;
 
 /// The agent version hosts announce. Not the original clients' `punchr/rust-client/` or
@@ -240,7 +240,7 @@ struct BootstrapWait {
 }
 
 struct Punching {
-    punch: ActivePunch,
+    punch: Classifier,
     reply: oneshot::Sender<PunchOutput>,
 }
 
@@ -270,14 +270,9 @@ impl HostTask {
         }
     }
 
-    fn now(&self) -> i64 {
-        let clock = self.swarm.behaviour().dcutr.clock();
-        i64::try_from(clock.unix_nanos(std::time::Instant::now())).unwrap_or(i64::MAX)
-    }
-
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         loop {
-            let deadline = self.punching.as_ref().map(|p| p.punch.deadline());
+            let deadline = self.punching.as_ref().and_then(|p| p.punch.poll_timeout());
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
@@ -285,9 +280,8 @@ impl HostTask {
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 () = sleep_until(deadline) => {
-                    let now = self.now();
                     if let Some(punching) = &mut self.punching {
-                        punching.punch.deadline_passed(now);
+                        punching.punch.handle_timeout(Instant::now());
                     }
                 }
             }
@@ -316,9 +310,8 @@ impl HostTask {
             }
             Command::Punch { request, reply } => self.start_punch(request, reply),
             Command::Cancel => {
-                let now = self.now();
                 if let Some(punching) = &mut self.punching {
-                    punching.punch.cancel(now);
+                    punching.punch.cancel(Instant::now());
                 }
             }
             Command::Addresses { reply } => {
@@ -366,16 +359,17 @@ impl HostTask {
             .condition(PeerCondition::Always)
             .build();
         let dial = opts.connection_id();
-        let now = self.now();
-        let mut punch = ActivePunch::new(
+        let now = Instant::now();
+        let mut punch = Classifier::new(
+            now,
+            self.swarm.behaviour().dcutr.clock(),
             request.remote,
             request.addresses,
             dial,
-            now,
             self.settings.timeouts,
         );
         if let Err(error) = self.swarm.dial(opts) {
-            punch.dial_failed(dial, error.to_string(), now);
+            punch.dial_failed(now, dial, &punchr_dcutr::DialFailure::from(&error));
         }
         self.punching = Some(Punching { punch, reply });
     }
@@ -389,7 +383,7 @@ impl HostTask {
         };
         let remote = punch.remote();
         let identities = &self.identities;
-        let output = punch.finish(self.now(), |peer| {
+        let output = punch.finish(Instant::now(), |peer| {
             identities.get(peer).cloned().unwrap_or_default()
         });
         // Close everything to the remote before the next round.
@@ -399,7 +393,7 @@ impl HostTask {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<HostBehaviourEvent>) {
-        let now = self.now();
+        let now = Instant::now();
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -411,9 +405,12 @@ impl HostTask {
                     self.relayed.insert(connection_id);
                 }
                 if let Some(punching) = &mut self.punching {
-                    punching
-                        .punch
-                        .connection_established(peer_id, connection_id, &endpoint, now);
+                    punching.punch.connection_established(
+                        now,
+                        peer_id,
+                        connection_id,
+                        endpoint.get_remote_address(),
+                    );
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -442,9 +439,8 @@ impl HostTask {
                 ..
             } => {
                 if let Some(punching) = &mut self.punching {
-                    punching
-                        .punch
-                        .dial_failed(connection_id, error.to_string(), now);
+                    let failure = punchr_dcutr::DialFailure::from(&error);
+                    punching.punch.dial_failed(now, connection_id, &failure);
                 }
             }
             SwarmEvent::NewListenAddr { .. } if self.settings.assume_public => {
@@ -531,9 +527,9 @@ impl HostTask {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
         None => std::future::pending().await,
     }
 }

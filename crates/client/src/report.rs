@@ -8,7 +8,7 @@ use multiaddr::Multiaddr;
 use punchr_proto as pb;
 use punchr_types::{HandshakeRole, LatencyKind, RoleStrategy};
 
-use crate::outcome::{AttemptRecord, Classified};
+use crate::classifier::{AttemptRecord, Classified};
 
 /// Pings to one peer, in the wire's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +59,7 @@ fn wire_attempt(attempt: &AttemptRecord) -> pb::HolePunchAttempt {
         elapsed_time: attempt.elapsed.as_secs_f32(),
         outcome: pb::HolePunchAttemptOutcome::from(attempt.outcome).into(),
         error: attempt.error.clone(),
-        direct_dial_error: attempt.direct_dial_error.clone(),
+        direct_dial_error: attempt.dial_failure.as_ref().map(|f| f.error.clone()),
         multi_addresses: attempt.addresses.iter().map(|a| a.to_vec()).collect(),
         // dcutr's role, as the result records it, as the wire numbers it.
         handshake_role: attempt
@@ -135,20 +135,62 @@ pub fn track_hole_punch_request(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use libp2p::swarm::ConnectionId;
+    use libp2p::PeerId;
+    use punchr_dcutr::{AttemptOutcome as DcutrOutcome, Clock, Event, EventKind, Role};
+
     use super::*;
-    use crate::outcome::HolePunch;
+    use crate::classifier::{Classifier, PunchTimeouts};
 
     #[test]
     fn zero_durations_and_failed_pings_are_reported() {
         let relay: Multiaddr = "/ip4/198.18.0.1/tcp/4001/p2p-circuit".parse().unwrap();
-        let mut punch = HolePunch::new(vec![relay.clone()], 1_764_000_000_000_000_000);
-        punch.connected(1_764_000_000_000_000_000);
-        punch.stream_opened(1_764_000_000_100_000_000);
-        punch.attempt_event(crate::outcome::AttemptEvent::ProtocolError {
-            at: 1_764_000_000_100_000_000,
-            error: "bad message".into(),
-        });
-        let classified = punch.finish(1_764_000_000_200_000_000, vec![relay.clone()]);
+        let origin = Instant::now();
+        let clock = Clock::with_origin(origin, 1_764_000_000_000_000_000);
+        let (remote, relayed) = (PeerId::random(), ConnectionId::new_unchecked(1));
+        let timeouts = PunchTimeouts {
+            connect: Duration::from_secs(5),
+            stream: Duration::from_secs(5),
+            attempt: Duration::from_secs(5),
+            pings: Duration::ZERO,
+        };
+        let mut punch = Classifier::new(
+            origin,
+            clock,
+            remote,
+            vec![relay.clone()],
+            relayed,
+            timeouts,
+        );
+        punch.connection_established(origin, remote, relayed, &relay);
+        // The stream opens and its exchange fails at the same instant.
+        let at = origin + Duration::from_millis(100);
+        for kind in [
+            EventKind::StreamOpened,
+            EventKind::AttemptFinished {
+                outcome: DcutrOutcome::ProtocolError {
+                    error: "bad message".into(),
+                },
+                duration: Duration::ZERO,
+            },
+        ] {
+            punch.dcutr(&Event {
+                peer_id: remote,
+                relayed_connection: relayed,
+                role: Role::Responder,
+                attempt: 1,
+                at,
+                unix_nanos: clock.unix_nanos(at),
+                kind,
+            });
+        }
+        let classified = punch
+            .finish(origin + Duration::from_millis(200), |_| {
+                (String::new(), vec![])
+            })
+            .classified;
         let context = ReportContext {
             client_id: vec![1],
             remote_id: vec![2],

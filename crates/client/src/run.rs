@@ -9,11 +9,11 @@ use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::watch;
 
+use crate::classifier::PunchTimeouts;
 use crate::config::ClientConfig;
 use crate::delivery::{Assignment, LinkError, ServerAddress, ServerLink};
 use crate::host::{Host, HostError, HostSettings, PunchRequest, AGENT_VERSION, PROTOCOLS};
 use crate::outbox::{Outbox, OutboxError};
-use crate::punch::PunchTimeouts;
 use crate::report::{track_hole_punch_request, ReportContext};
 use crate::telemetry::ClientMetrics;
 use punchr_types::log_target::CLIENT;

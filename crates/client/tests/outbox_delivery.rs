@@ -1,13 +1,11 @@
 //! Results survive a server outage and a client restart, and are stored once.
 
-use std::time::Duration;
-
 mod common;
 
+use common::classify::ScriptedPunch;
 use common::start_server;
 use punchr_client::delivery::{ServerAddress, ServerLink};
 use punchr_client::outbox::Outbox;
-use punchr_client::outcome::HolePunch;
 use punchr_client::report::{track_hole_punch_request, ReportContext};
 use punchr_proto::TrackHolePunchRequest;
 use punchr_testutil::{fixtures, on_both_engines, TestDb};
@@ -18,10 +16,10 @@ on_both_engines!(results_wait_out_a_server_restart_and_are_stored_once);
 fn result(client: &libp2p_identity::PeerId, api_key: &str, n: i64) -> TrackHolePunchRequest {
     let start = punchr_store::now_unix_nanos() - 60_000_000_000 + n * 1_000_000;
     let relay = fixtures::relay_address(1, &fixtures::peer_id());
-    let mut punch = HolePunch::new(vec![relay.clone()], start);
-    punch.connected(start + 1_000_000);
-    punch.stream_timed_out(start + 2_000_000, Duration::from_secs(15));
-    let classified = punch.finish(start + 3_000_000, vec![relay.clone()]);
+    let mut punch = ScriptedPunch::start(start, fixtures::peer_id(), relay.clone());
+    punch.relayed_up(1);
+    punch.sleep();
+    let classified = punch.finish();
     let context = ReportContext {
         client_id: client.to_bytes(),
         remote_id: fixtures::peer_id().to_bytes(),

@@ -11,13 +11,16 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::classify::ScriptedPunch;
 use common::{seed_sighting, start_server};
+use libp2p::swarm::ConnectionId;
 use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
+use punchr_client::classifier::Classified;
 use punchr_client::delivery::{ServerAddress, ServerLink};
 use punchr_client::outbox::Outbox;
-use punchr_client::outcome::{AttemptEvent, HolePunch};
 use punchr_client::report::{track_hole_punch_request, Latency, ReportContext};
+use punchr_dcutr::{AttemptOutcome as DcutrOutcome, DialFailure, EventKind};
 use punchr_report::{build_report, OutcomeCounts, ReportFilter};
 use punchr_store::{AttemptOutcome, LatencyKind, Outcome};
 use punchr_testutil::{fixtures, on_both_engines, TestDb};
@@ -33,94 +36,99 @@ const MS: i64 = 1_000_000;
 /// One hole punch the client classifies, and what must come out at the other end.
 struct Case {
     name: &'static str,
-    /// Feeds the client's state machine; returns the remote addresses open at the end.
-    events: fn(&mut HolePunch, i64) -> Vec<Multiaddr>,
+    /// Feeds the client's classifier.
+    events: fn(&mut ScriptedPunch),
     outcome: (Outcome, &'static str),
     attempts: &'static [(AttemptOutcome, &'static str)],
 }
 
-fn direct() -> Vec<Multiaddr> {
-    vec!["/ip4/11.2.2.2/tcp/4001".parse().unwrap()]
+fn direct() -> Multiaddr {
+    "/ip4/11.2.2.2/tcp/4001".parse().unwrap()
 }
 
-fn started(at: i64) -> AttemptEvent {
-    AttemptEvent::Started {
-        at,
-        rtt: Some(Duration::from_millis(20)),
-        addresses: direct(),
-    }
+/// Attempt `attempt` from its stream at `ms` to the start of the hole punch.
+fn started(p: &mut ScriptedPunch, ms: u64, attempt: u8) {
+    p.exchange(ms, attempt, vec![direct()]);
 }
 
-fn ended(at: i64, success: bool) -> AttemptEvent {
-    AttemptEvent::Ended {
-        at,
-        success,
-        error: (!success).then(|| "dial failed".to_owned()),
+/// Attempt `attempt`, started, ends at `ms`: with a direct connection or a failed dial.
+fn ended(p: &mut ScriptedPunch, ms: u64, attempt: u8, success: bool) {
+    if success {
+        p.direct_up(ms, 7, &direct());
+        let connection_id = ConnectionId::new_unchecked(7);
+        p.finished(ms, attempt, DcutrOutcome::Succeeded { connection_id });
+    } else {
+        let failure = DialFailure {
+            error: "dial failed".into(),
+            address_errors: vec![],
+        };
+        let connection_id = ConnectionId::new_unchecked(10);
+        p.dcutr(
+            ms,
+            attempt,
+            EventKind::DialFailed {
+                connection_id,
+                failure,
+            },
+        );
+        p.finished(ms, attempt, DcutrOutcome::DialFailed);
     }
 }
 
 const CASES: &[Case] = &[
     Case {
         name: "relay dial failed",
-        events: |p, t| {
-            p.connect_failed(t + MS, "connection refused".into());
-            vec![]
-        },
+        events: |p| p.relayed_dial_fails(1, "connection refused"),
         outcome: (Outcome::NoConnection, "NO_CONNECTION"),
         attempts: &[],
     },
     Case {
         name: "no stream",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.stream_timed_out(t + 2 * MS, Duration::from_secs(15));
-            vec![]
+        events: |p| {
+            p.relayed_up(1);
+            p.sleep();
         },
         outcome: (Outcome::NoStream, "NO_STREAM"),
         attempts: &[],
     },
     Case {
         name: "reversed",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.stream_timed_out(t + 2 * MS, Duration::from_secs(15));
-            direct()
+        events: |p| {
+            p.relayed_up(1);
+            p.direct_up(2, 7, &direct());
+            p.sleep();
         },
         outcome: (Outcome::ConnectionReversed, "CONNECTION_REVERSED"),
         attempts: &[],
     },
     Case {
         name: "cancelled before any stream",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.cancelled(t + 2 * MS);
-            vec![]
+        events: |p| {
+            p.relayed_up(1);
+            p.cancel(2);
         },
         outcome: (Outcome::Cancelled, "CANCELLED"),
         attempts: &[],
     },
     Case {
         name: "cancelled in an attempt",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.stream_opened(t + 2 * MS);
-            p.cancelled(t + 3 * MS);
-            vec![]
+        events: |p| {
+            p.relayed_up(1);
+            p.dcutr(2, 1, EventKind::StreamOpened);
+            p.cancel(3);
         },
         outcome: (Outcome::Cancelled, "CANCELLED"),
         attempts: &[(AttemptOutcome::Cancelled, "CANCELLED")],
     },
     Case {
         name: "three failed attempts",
-        events: |p, t| {
-            p.connected(t + MS);
+        events: |p| {
+            p.relayed_up(1);
             for n in 0..3 {
-                let at = t + (10 + 10 * n) * MS;
-                p.stream_opened(at);
-                p.attempt_event(started(at + MS));
-                p.attempt_event(ended(at + 5 * MS, false));
+                let at = 10 + 10 * n;
+                started(p, at, n as u8 + 1);
+                ended(p, at + 5, n as u8 + 1, false);
             }
-            vec![]
         },
         outcome: (Outcome::Failed, "FAILED"),
         attempts: &[
@@ -131,64 +139,69 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "protocol error",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.stream_opened(t + 2 * MS);
-            p.attempt_event(AttemptEvent::ProtocolError {
-                at: t + 3 * MS,
-                error: "unexpected message".into(),
-            });
-            vec![]
+        events: |p| {
+            p.relayed_up(1);
+            p.dcutr(2, 1, EventKind::StreamOpened);
+            let error = "unexpected message".into();
+            p.finished(3, 1, DcutrOutcome::ProtocolError { error });
         },
         outcome: (Outcome::Failed, "FAILED"),
         attempts: &[(AttemptOutcome::ProtocolError, "PROTOCOL_ERROR")],
     },
     Case {
         name: "attempt timed out",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.stream_opened(t + 2 * MS);
-            p.attempt_event(started(t + 3 * MS));
-            p.attempt_timed_out(t + 9 * MS, Duration::from_secs(15));
-            vec![]
+        events: |p| {
+            p.relayed_up(1);
+            started(p, 2, 1);
+            p.sleep();
         },
         outcome: (Outcome::Failed, "FAILED"),
         attempts: &[(AttemptOutcome::Timeout, "TIMEOUT")],
     },
     Case {
         name: "hole punched",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.stream_opened(t + 2 * MS);
-            p.attempt_event(started(t + 3 * MS));
-            p.attempt_event(ended(t + 9 * MS, true));
-            direct()
+        events: |p| {
+            p.relayed_up(1);
+            started(p, 2, 1);
+            ended(p, 9, 1, true);
         },
         outcome: (Outcome::Success, "SUCCESS"),
         attempts: &[(AttemptOutcome::Success, "SUCCESS")],
     },
     Case {
+        // go-libp2p's initiator reports a plain direct dial (DIRECT_DIAL), and the original
+        // clients send it; DCUtR's responder, ours, has no such event, so this case is a
+        // punched attempt that the report names DIRECT_DIAL (see `as_the_original_reports`).
         name: "direct dial",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.stream_opened(t + 2 * MS);
-            p.attempt_event(AttemptEvent::DirectDialSucceeded { at: t + 3 * MS });
-            direct()
+        events: |p| {
+            p.relayed_up(1);
+            started(p, 2, 1);
+            ended(p, 9, 1, true);
         },
         outcome: (Outcome::Success, "SUCCESS"),
         attempts: &[(AttemptOutcome::DirectDial, "DIRECT_DIAL")],
     },
     Case {
         name: "ended while an attempt ran",
-        events: |p, t| {
-            p.connected(t + MS);
-            p.stream_opened(t + 2 * MS);
-            vec![]
+        events: |p| {
+            p.relayed_up(1);
+            p.dcutr(2, 1, EventKind::StreamOpened);
         },
         outcome: (Outcome::Unknown, "UNKNOWN"),
         attempts: &[(AttemptOutcome::Unknown, "UNKNOWN")],
     },
 ];
+
+/// The classification as the original client would report it: its DIRECT_DIAL attempts are
+/// ours' SUCCESS ones (the case says which it expects).
+fn as_the_original_reports(case: &Case, mut classified: Classified) -> Classified {
+    for (attempt, (expected, _)) in classified.attempts.iter_mut().zip(case.attempts) {
+        if *expected == AttemptOutcome::DirectDial && attempt.outcome == AttemptOutcome::Success {
+            attempt.outcome = AttemptOutcome::DirectDial;
+        }
+    }
+    classified
+}
 
 /// One measurement of each kind, each with an RTT of its own (exact in f32 and f64).
 const LATENCIES: [(LatencyKind, &str, u64); 3] = [
@@ -311,9 +324,9 @@ async fn every_outcome_attempt_outcome_and_latency_kind_survives_the_wire(db: Te
         let remote = fixtures::peer_id();
         let relay = fixtures::relay_address(1, &remote);
         let t = start + i as i64 * 100 * MS;
-        let mut punch = HolePunch::new(vec![relay.clone()], t);
-        let open = (case.events)(&mut punch, t);
-        let classified = punch.finish(t + 50 * MS, open);
+        let mut punch = ScriptedPunch::start(t, remote, relay.clone());
+        (case.events)(&mut punch);
+        let classified = as_the_original_reports(case, punch.finish());
         let attempts: Vec<AttemptOutcome> = classified.attempts.iter().map(|a| a.outcome).collect();
         let wanted: Vec<AttemptOutcome> = case.attempts.iter().map(|a| a.0).collect();
         assert_eq!(
@@ -408,11 +421,11 @@ async fn every_protocol_filter_survives_the_wire(db: TestDb) {
             .unwrap_or_else(|| panic!("{flag}: no remote handed out"));
         assert_eq!(assignment.protocol_filter, codes, "{flag}: handed out");
 
-        let t = punchr_store::now_unix_nanos() - 10_000 * MS;
-        let mut punch = HolePunch::new(vec![relay.clone()], t);
-        punch.connected(t + MS);
-        punch.stream_timed_out(t + 2 * MS, Duration::from_secs(15));
-        let classified = punch.finish(t + 3 * MS, vec![]);
+        let t = punchr_store::now_unix_nanos() - 30_000 * MS;
+        let mut punch = ScriptedPunch::start(t, remote, relay.clone());
+        punch.relayed_up(1);
+        punch.sleep();
+        let classified = punch.finish();
         let context = ReportContext {
             client_id: host.to_bytes(),
             remote_id: remote.to_bytes(),

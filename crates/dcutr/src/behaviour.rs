@@ -33,7 +33,7 @@ use libp2p::{
     },
     Multiaddr, PeerId,
 };
-use punchr_types::{address::is_relayed, error_line};
+use punchr_types::address::is_relayed;
 
 use crate::{
     candidates::SharedCandidates,
@@ -43,7 +43,7 @@ use crate::{
     preference::Preference,
     roles::{HandshakeRole, RemoteRoles, RoleStrategy},
     scope,
-    upgrade::{DialError, Output, StartedDial, Upgrades},
+    upgrade::{Output, StartedDial, Upgrades},
 };
 
 /// The instrumented DCUtR behaviour: add it to a swarm next to the relay client and read its
@@ -206,7 +206,7 @@ impl NetworkBehaviour for Behaviour {
                 ..
             }) => self
                 .upgrades
-                .dial_failed(connection_id, render_dial_error(error), now),
+                .dial_failed(connection_id, crate::DialFailure::from(error), now),
             FromSwarm::NewExternalAddrCandidate(e) if self.offer_observed => {
                 self.candidates.with(|c| c.observe(e.addr.clone()))
             }
@@ -330,20 +330,5 @@ fn dial_options(
                 (tcp, dial)
             }
         }
-    }
-}
-
-/// The swarm's dial error as text, plus each transport address with its cause chain.
-fn render_dial_error(error: &libp2p::swarm::DialError) -> DialError {
-    let address_errors = match error {
-        libp2p::swarm::DialError::Transport(errors) => errors
-            .iter()
-            .map(|(addr, e)| (addr.clone(), error_line(e)))
-            .collect(),
-        _ => Vec::new(),
-    };
-    DialError {
-        error: error.to_string(),
-        address_errors,
     }
 }

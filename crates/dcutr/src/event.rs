@@ -8,7 +8,11 @@
 
 use std::{fmt, time::Duration, time::Instant};
 
-use libp2p::{swarm::ConnectionId, Multiaddr, PeerId};
+use libp2p::{
+    swarm::{ConnectionId, DialError},
+    Multiaddr, PeerId,
+};
+use punchr_types::error_line;
 
 use crate::roles::HandshakeRole;
 
@@ -102,10 +106,8 @@ pub enum EventKind {
     DialFailed {
         /// The id given in [`EventKind::DialStarted`].
         connection_id: ConnectionId,
-        /// The swarm's error as text.
-        error: String,
-        /// For transport failures, each address tried with its error (cause chain included).
-        address_errors: Vec<(Multiaddr, String)>,
+        /// Why, with each address tried.
+        failure: DialFailure,
     },
     /// The attempt is over.
     AttemptFinished {
@@ -132,6 +134,34 @@ pub enum EventKind {
         /// Whether the remote dialed us.
         inbound: bool,
     },
+}
+
+/// Why a dial failed, as the swarm said it: its error as text and, for transport failures, each
+/// address tried with its own error (cause chain included). The client keeps it as it is up to
+/// its report and the relayed dial's failure is one too, so both are made here, once
+/// ([`DialFailure::from`] a swarm [`DialError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialFailure {
+    /// The swarm's error as text.
+    pub error: String,
+    /// For transport failures, each address tried with its error (cause chain included).
+    pub address_errors: Vec<(Multiaddr, String)>,
+}
+
+impl From<&DialError> for DialFailure {
+    fn from(error: &DialError) -> Self {
+        let address_errors = match error {
+            DialError::Transport(errors) => errors
+                .iter()
+                .map(|(addr, e)| (addr.clone(), error_line(e)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        DialFailure {
+            error: error.to_string(),
+            address_errors,
+        }
+    }
 }
 
 /// How one attempt ended.
@@ -239,13 +269,12 @@ impl Event {
             } => step!("dial_succeeded", connection_id = %connection_id, address = %address),
             EventKind::DialFailed {
                 connection_id,
-                error,
-                address_errors,
+                failure,
             } => step!(
                 "dial_failed",
                 connection_id = %connection_id,
-                error = %error,
-                address_errors = ?address_errors
+                error = %failure.error,
+                address_errors = ?failure.address_errors
             ),
             EventKind::AttemptFinished { outcome, duration } => {
                 let error = match outcome {

@@ -61,7 +61,7 @@ mod upgrade;
 
 pub use behaviour::Behaviour;
 pub use clock::Clock;
-pub use event::{AttemptOutcome, Event, EventKind, Role, TRACE_TARGET};
+pub use event::{AttemptOutcome, DialFailure, Event, EventKind, Role, TRACE_TARGET};
 pub use handler::{HANDSHAKE_TIMEOUT, PROTOCOL_NAME};
 pub use message::MAX_MESSAGE_SIZE;
 pub use preference::Preference;

@@ -19,7 +19,7 @@ use libp2p::{core::ConnectedPoint, swarm::ConnectionId, Multiaddr, PeerId};
 
 use crate::{
     clock::Clock,
-    event::{AttemptOutcome, Event, EventKind, Role},
+    event::{AttemptOutcome, DialFailure, Event, EventKind, Role},
     handshake::Step,
     roles::{HandshakeRole, RemoteRoles, RoleStrategy},
 };
@@ -69,13 +69,6 @@ pub(crate) enum Failure {
     Unsupported,
     /// The remote broke the protocol, or the stream failed.
     Protocol(String),
-}
-
-/// A failed dial, already rendered as text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DialError {
-    pub(crate) error: String,
-    pub(crate) address_errors: Vec<(Multiaddr, String)>,
 }
 
 /// Where an unfinished attempt is.
@@ -412,7 +405,7 @@ impl Upgrades {
     }
 
     /// A dial failed; ours end their attempt, and an initiator then tries again while it may.
-    pub(crate) fn dial_failed(&mut self, dial_id: ConnectionId, error: DialError, at: Instant) {
+    pub(crate) fn dial_failed(&mut self, dial_id: ConnectionId, failure: DialFailure, at: Instant) {
         let Some((relayed_id, attempt)) = self.dials.remove(&dial_id) else {
             return;
         };
@@ -422,8 +415,7 @@ impl Upgrades {
             at,
             EventKind::DialFailed {
                 connection_id: dial_id,
-                error: error.error,
-                address_errors: error.address_errors,
+                failure,
             },
         );
         self.finish(relayed_id, attempt, at, AttemptOutcome::DialFailed);

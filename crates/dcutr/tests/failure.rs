@@ -119,11 +119,9 @@ fn check_dial_errors(peer: &Peer) {
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::DialFailed {
-                error,
-                address_errors,
-                ..
-            } => Some((error.clone(), address_errors.clone())),
+            EventKind::DialFailed { failure, .. } => {
+                Some((failure.error.clone(), failure.address_errors.clone()))
+            }
             _ => None,
         })
         .collect();

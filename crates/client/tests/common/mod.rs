@@ -1,7 +1,9 @@
-//! What the client's tests and benches share: a real server in-process and the honeypot's
-//! record of a remote.
+//! What the client's tests and benches share: a real server in-process, the honeypot's record of
+//! a remote, and a classifier driven with made-up events ([`classify`]).
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod classify;
 
 use clap::Parser;
 use punchr_store::Store;

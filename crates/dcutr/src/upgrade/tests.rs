@@ -97,8 +97,8 @@ fn direct_listener(a: &str) -> ConnectedPoint {
     }
 }
 
-fn dial_error() -> DialError {
-    DialError {
+fn dial_error() -> DialFailure {
+    DialFailure {
         error: "refused".into(),
         address_errors: vec![(addr("/ip4/10.0.0.1/tcp/1"), "Connection refused".into())],
     }
