@@ -3,7 +3,7 @@
 //! campaign run, collects results through [`Hooks`], stops everything and tears the lab down.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -80,6 +80,10 @@ pub struct Report {
     pub run_id: String,
     /// Where plan and logs are.
     pub run_dir: PathBuf,
+    /// The scenario file that repeats the run (`scenario.toml` in the run directory).
+    pub scenario_file: PathBuf,
+    /// The seed of the links' loss and jitter.
+    pub seed: u64,
     /// The addressing plan, as text.
     pub plan: String,
     /// How each process ended (`exit: None`: it ran until the lab stopped it).
@@ -104,6 +108,12 @@ impl fmt::Display for Report {
             self.elapsed.as_secs_f64()
         )?;
         writeln!(f, "run directory: {}", self.run_dir.display())?;
+        writeln!(
+            f,
+            "repeat with: punchr-lab run --scenario {} (seed {})",
+            self.scenario_file.display(),
+            self.seed
+        )?;
         write!(f, "{}", self.plan)?;
         // A collected report puts the predictions next to the measurements; without one, the
         // predictions alone say what the campaign was for.
@@ -354,11 +364,49 @@ fn run_campaign(lab: &Lab, duration: Duration, hooks: &mut dyn Hooks) -> Result<
 /// How often [`Hooks::done`] is asked.
 const DONE_POLL: Duration = Duration::from_secs(2);
 
+/// The file in the run directory that repeats this campaign.
+pub const SCENARIO_FILE: &str = "scenario.toml";
+
+/// Writes the campaign's scenario (flags applied, the run's seed fixed) into the run directory,
+/// with what else a repeat needs to know as comments.
+fn write_scenario(lab: &Lab, scenario: &Scenario) -> Result<PathBuf> {
+    let mut scenario = scenario.clone();
+    scenario.campaign.seed = Some(lab.seed());
+    let mut implementations: Vec<_> = scenario
+        .peers
+        .iter()
+        .filter(|p| p.role == Role::Remote)
+        .map(|p| p.implementation)
+        .collect();
+    implementations.sort();
+    implementations.dedup();
+    let mut text = format!(
+        "# Run {} of punchr-lab {}: the scenario with every flag applied and the links' seed\n\
+         # fixed. Repeat it with: punchr-lab run --scenario <this file> (and the same --db).\n",
+        lab.id(),
+        env!("CARGO_PKG_VERSION")
+    );
+    for implementation in implementations {
+        let _ = writeln!(
+            text,
+            "# remote {implementation}: {}",
+            implementation.build_stamp(&lab.options().peers_dir)
+        );
+    }
+    text.push_str(&scenario.to_toml());
+    let path = lab.run_dir().join(SCENARIO_FILE);
+    std::fs::write(&path, text)
+        .map_err(|e| LabError::io(format!("writing {}", path.display()), e))?;
+    Ok(path)
+}
+
 /// Runs a whole campaign. The lab is torn down before this returns, also on error.
 pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report> {
     let started = Instant::now();
     let scenario = campaign_env(&config.scenario);
     let lab = Lab::build(sys, &scenario, config.lab.clone())?;
+    let scenario_file = write_scenario(&lab, &config.scenario)?;
+    let seed = lab.seed();
     eprintln!("{}", lab.plan().describe());
     let mut context = template_context(&lab, config.bin_dir.clone())?;
     if let Some(db) = &config.db {
@@ -410,6 +458,8 @@ pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report
         scenario: config.scenario.name.clone(),
         run_id: report_base.0,
         run_dir: report_base.1,
+        scenario_file,
+        seed,
         plan: report_base.2,
         processes,
         results,

@@ -34,6 +34,12 @@ pub fn execute(cli: Cli) -> Result<()> {
                     "scenario": report.scenario,
                     "run_id": report.run_id,
                     "run_dir": report.run_dir,
+                    "scenario_file": report.scenario_file,
+                    "seed": report.seed,
+                    "versions": {
+                        "punchr_lab": env!("CARGO_PKG_VERSION"),
+                        "remotes": remote_versions(&config),
+                    },
                     "html": collector.html_written,
                     "elapsed_seconds": report.elapsed.as_secs_f64(),
                     "cells": collector.cells,
@@ -153,6 +159,28 @@ impl LinkArgs {
             loss: None,
         }
     }
+}
+
+/// The pinned version and build stamp of each remote implementation the campaign ran.
+fn remote_versions(config: &RunConfig) -> serde_json::Map<String, serde_json::Value> {
+    let mut implementations: Vec<_> = config
+        .scenario
+        .peers
+        .iter()
+        .filter(|p| p.role == Role::Remote)
+        .map(|p| p.implementation)
+        .collect();
+    implementations.sort();
+    implementations.dedup();
+    implementations
+        .into_iter()
+        .map(|i| {
+            (
+                i.name().to_owned(),
+                i.build_stamp(&config.lab.peers_dir).into(),
+            )
+        })
+        .collect()
 }
 
 /// Everything `run` needs from its flags: the scenario with every campaign flag applied, and the

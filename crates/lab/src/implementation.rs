@@ -86,6 +86,39 @@ impl Implementation {
         peers_dir.join(self.name()).join("remote")
     }
 
+    /// What the implementation is pinned to in this checkout.
+    pub fn pinned(self) -> &'static str {
+        match self {
+            Implementation::Rust => "rust-libp2p 0.57 (punchr-lab remote-peer)",
+            Implementation::GoV040 => "go-libp2p v0.40.0",
+            Implementation::GoV047 => "go-libp2p v0.47.0",
+            Implementation::GoV052 => "go-libp2p v0.52.0",
+            Implementation::Kubo => "kubo v0.43.1",
+            Implementation::Js => "js-libp2p 3.3",
+        }
+    }
+
+    /// The pinned version and, for builds of `scripts/lab-peers`, the stamp of their inputs
+    /// (sources, pins, toolchain), which names the exact build a run used.
+    pub fn build_stamp(self, peers_dir: &Path) -> String {
+        if self == Implementation::Rust {
+            return self.pinned().to_owned();
+        }
+        let stamp_file = peers_dir.join(self.name()).join(".stamp");
+        match std::fs::read_to_string(&stamp_file) {
+            Ok(stamp) => format!(
+                "{}, scripts/lab-peers build {}",
+                self.pinned(),
+                stamp.trim()
+            ),
+            Err(_) => format!(
+                "{}, no build stamp in {}",
+                self.pinned(),
+                stamp_file.display()
+            ),
+        }
+    }
+
     /// Refuses, saying how to build it, when the implementation's program is missing.
     pub fn check_built(self, peers_dir: &Path) -> Result<()> {
         if self == Implementation::Rust {

@@ -70,6 +70,8 @@ pub struct Lab {
     state: Mutex<StateFile>,
     processes: Mutex<Vec<Process>>,
     torn_down: bool,
+    /// Seed of every link's loss and jitter: the scenario's, or drawn for this run.
+    seed: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,6 +97,7 @@ impl Lab {
             state: Mutex::new(state),
             processes: Mutex::new(Vec::new()),
             torn_down: false,
+            seed: scenario.campaign.seed.unwrap_or_else(rand::random),
         };
         guard::check_no_foreign_routes(&lab.sys)?;
         crate::rundir::ensure_trusted(&lab.options.runs_dir)?;
@@ -154,6 +157,19 @@ impl Lab {
         }
     }
 
+    /// The seed of loss and jitter for links (and so this run's losses and jitters).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// One link's seed: the run's, mixed with the link's name (FNV-1a) so that links differ.
+    fn link_seed(&self, link: &str) -> u64 {
+        link.bytes()
+            .fold(self.seed ^ 0xcbf2_9ce4_8422_2325, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
+
     fn start_delayer(&self, link: &topology::DelayedLink) -> Result<()> {
         let micros = |d: Duration| format!("{}us", d.as_micros());
         let argv = vec![
@@ -167,6 +183,8 @@ impl Lab {
             micros(link.link.jitter),
             "--loss".into(),
             link.link.loss.to_string(),
+            "--seed".into(),
+            self.link_seed(&link.name).to_string(),
         ];
         let handle = self.spawn(Spec {
             name: link.name.clone(),

@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{LabError, Result};
 use crate::implementation::Implementation;
@@ -97,6 +97,9 @@ pub struct Campaign {
     pub per_cell: Option<u64>,
     /// Hosts (libp2p identities) each punchr client runs.
     pub hosts_per_client: u32,
+    /// Seed of the links' loss and jitter (`seed`); the lab draws one when absent and writes it
+    /// into the run directory's `scenario.toml`.
+    pub seed: Option<u64>,
 }
 
 /// Hosts per client when a scenario does not say: two, so each client punches two remotes at a
@@ -165,7 +168,7 @@ pub struct Router {
 }
 
 /// What a peer is for in the campaign; the runner starts roles in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// The campaign's PostgreSQL server (`run --db postgres`).
@@ -243,7 +246,7 @@ pub struct Peer {
     pub implementation: Implementation,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
     name: String,
@@ -261,32 +264,44 @@ struct RawScenario {
     nat: RawNat,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawNat {
+    #[serde(skip_serializing_if = "Option::is_none")]
     udp_timeout: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawCampaign {
+    #[serde(skip_serializing_if = "Option::is_none")]
     duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     settle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     transports: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     punches: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     per_cell: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     hosts_per_client: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawLink {
+    #[serde(skip_serializing_if = "Option::is_none")]
     delay: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     jitter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     loss: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawRouter {
     name: String,
@@ -295,17 +310,19 @@ struct RawRouter {
     link: RawLink,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawPeer {
     name: String,
     role: Role,
     at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     ready: Option<String>,
-    #[serde(rename = "impl")]
+    #[serde(rename = "impl", skip_serializing_if = "Option::is_none")]
     implementation: Option<String>,
     #[serde(flatten)]
     link: RawLink,
@@ -335,6 +352,50 @@ impl Scenario {
             source: Box::new(e),
         })?;
         raw.validate()
+    }
+
+    /// The scenario as a scenario file: what [`Scenario::parse`] reads back into an equal
+    /// scenario. A run writes it, flags applied and seed fixed, so that
+    /// `punchr-lab run --scenario <run dir>/scenario.toml` repeats the campaign.
+    pub fn to_toml(&self) -> String {
+        let raw = RawScenario {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            campaign: RawCampaign {
+                duration: Some(format_duration(self.campaign.duration)),
+                settle: Some(format_duration(self.campaign.settle)),
+                transports: Some(
+                    self.campaign
+                        .transports
+                        .iter()
+                        .map(|t| t.as_str().to_owned())
+                        .collect(),
+                ),
+                punches: self.campaign.punches,
+                per_cell: self.campaign.per_cell,
+                hosts_per_client: Some(self.campaign.hosts_per_client),
+                seed: self.campaign.seed,
+            },
+            link: RawLink::of(&LinkOverride {
+                delay: Some(self.default_link.delay),
+                jitter: Some(self.default_link.jitter),
+                loss: Some(self.default_link.loss),
+            }),
+            routers: self
+                .routers
+                .iter()
+                .map(|r| RawRouter {
+                    name: r.name.clone(),
+                    nat: r.nat.as_str().to_owned(),
+                    link: RawLink::of(&r.link),
+                })
+                .collect(),
+            peers: self.peers.iter().map(RawPeer::of).collect(),
+            nat: RawNat {
+                udp_timeout: self.nat.udp_timeout.map(format_duration),
+            },
+        };
+        toml::to_string(&raw).expect("a scenario serialises as TOML")
     }
 
     /// Replaces the default link's settings with the given ones (the `run` flags).
@@ -407,6 +468,51 @@ impl RawLink {
     }
 }
 
+impl RawLink {
+    fn of(link: &LinkOverride) -> RawLink {
+        RawLink {
+            delay: link.delay.map(format_duration),
+            jitter: link.jitter.map(format_duration),
+            loss: link.loss,
+        }
+    }
+}
+
+impl RawPeer {
+    fn of(peer: &Peer) -> RawPeer {
+        RawPeer {
+            name: peer.name.clone(),
+            role: peer.role,
+            at: match &peer.at {
+                Attachment::Wan => "wan".to_owned(),
+                Attachment::Router(router) => router.clone(),
+            },
+            command: peer.command.clone(),
+            env: peer.env.clone(),
+            ready: peer.ready.as_ref().map(|ready| match ready {
+                Ready::Tcp(port) => format!("tcp:{port}"),
+                Ready::Udp(port) => format!("udp:{port}"),
+                Ready::Log(text) => format!("log:{text}"),
+            }),
+            implementation: (peer.role == Role::Remote)
+                .then(|| peer.implementation.name().to_owned()),
+            link: RawLink::of(&peer.link),
+        }
+    }
+}
+
+/// A duration in the grammar [`parse_duration`] reads, exactly: whole seconds as `s`, else
+/// milliseconds or microseconds.
+pub fn format_duration(duration: Duration) -> String {
+    if duration.subsec_nanos() == 0 {
+        format!("{}s", duration.as_secs())
+    } else if duration.subsec_nanos() % 1_000_000 == 0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{}us", duration.as_micros())
+    }
+}
+
 fn check_name(name: &str, taken: &mut HashSet<String>) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
@@ -474,6 +580,7 @@ impl RawScenario {
                 .campaign
                 .hosts_per_client
                 .unwrap_or(DEFAULT_HOSTS_PER_CLIENT),
+            seed: self.campaign.seed,
         };
         campaign.check()?;
         let mut taken = HashSet::new();
@@ -650,6 +757,61 @@ mod tests {
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("ms").is_err());
         assert!(parse_duration("3 weeks").is_err());
+    }
+
+    /// A run's `scenario.toml` repeats it: writing a scenario and reading it back gives the same
+    /// scenario, for every shipped one and for links, readiness and seeds of every kind.
+    #[test]
+    fn scenarios_read_back_what_they_write() {
+        let mut own = Scenario::parse(
+            "own",
+            r#"
+            name = "own"
+            [campaign]
+            duration = "90s"
+            settle = "1500ms"
+            transports = ["quic"]
+            per_cell = 20
+            seed = 42
+            [link]
+            delay = "250us"
+            loss = 0.01
+            [nat]
+            udp_timeout = "30s"
+            [[router]]
+            name = "r"
+            nat = "double"
+            jitter = "2ms"
+            [[peer]]
+            name = "w"
+            role = "relay"
+            at = "wan"
+            delay = "5ms"
+            command = "relay {ip}"
+            ready = "log:listening on x"
+            [[peer]]
+            name = "p"
+            role = "remote"
+            at = "r"
+            impl = "go-v0.52"
+            command = "{remote}"
+            env = { A = "b c" }
+            ready = "udp:4001"
+            "#,
+        )
+        .unwrap();
+        own.campaign.punches = Some(7);
+        for scenario in [
+            Scenario::parse("default", DEFAULT_SCENARIO).unwrap(),
+            Scenario::parse("ci", CI_SCENARIO).unwrap(),
+            Scenario::parse("interop", INTEROP_SCENARIO).unwrap(),
+            own,
+        ] {
+            let written = scenario.to_toml();
+            let read =
+                Scenario::parse("written", &written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+            assert_eq!(read, scenario, "{written}");
+        }
     }
 
     #[test]

@@ -76,6 +76,15 @@ pub fn run_campaign(args: &[&str]) -> Vec<punchr_lab::measured::Cell> {
         leftover_namespaces(&report.run_id).is_empty(),
         "the campaign left namespaces behind"
     );
+    // The run directory's scenario repeats the campaign: the flags applied, the seed fixed.
+    let repeat = punchr_lab::Scenario::from_file(&report.scenario_file)
+        .unwrap_or_else(|e| panic!("the run's scenario.toml: {e}"));
+    let mut expected = config.scenario.clone();
+    expected.campaign.seed = Some(report.seed);
+    assert_eq!(
+        repeat, expected,
+        "scenario.toml is not the campaign that ran"
+    );
     let html = collector.html_written.expect("HTML report written");
     let page = std::fs::read_to_string(&html).expect("read the HTML report");
     assert!(page.contains("<svg"), "the HTML report has a chart");
