@@ -442,3 +442,85 @@ async fn chromium_shows_the_database_numbers_and_refreshes(db: TestDb) {
         .await;
     server.shutdown().await.expect("clean shutdown");
 }
+
+/// The lab report's NAT matrix in headless Chromium: every label and cell text is shown whole
+/// (none is clipped by its box or pushed off the page), however long, and the colours follow
+/// the success rates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_the_matrix_with_every_label_whole() {
+    use punchr_report::render::matrix::{matrix, MatrixCell, MATRIX_STYLE};
+    use punchr_report::Rate;
+    let long_row = "port-restricted behind a carrier-grade NAT with an unusually long name";
+    let long_column = "symmetric (address-and-port-dependent mapping and filtering)";
+    let cell = |row: &str, column: &str, successes, trials| MatrixCell {
+        row: row.to_owned(),
+        column: column.to_owned(),
+        rate: Rate::new(successes, trials),
+        punches: trials + 2,
+        mark: "theory ✓ ← ↺".to_owned(),
+        flag: (successes == 0).then(|| "⚠ disagrees".to_owned()),
+        title: "remote → client only; the remote's SYN arrives as an ordinary inbound connection"
+            .to_owned(),
+    };
+    let cells = [
+        cell("full-cone", "port-restricted", 20, 20),
+        cell("full-cone", long_column, 0, 20),
+        cell(long_row, "port-restricted", 10, 20),
+        cell(long_row, long_column, 0, 0),
+    ];
+    let body = format!(
+        "<style>{MATRIX_STYLE}</style>{}",
+        matrix("TCP · remote go-v0.52", "client NAT", "remote NAT", &cells)
+    );
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let page = dir.path().join("matrix.html");
+    std::fs::write(&page, punchr_report::render::html::page("matrix", &body))
+        .expect("write the page");
+
+    let mut browser = Browser::launch().await;
+    browser
+        .navigate(&format!("file://{}", page.display()))
+        .await;
+    let clipped = browser
+        .evaluate(
+            "[...document.querySelectorAll('table.matrix th, table.matrix td span, table.matrix caption')]\
+             .filter(e => { const r = e.getBoundingClientRect(); \
+               return e.scrollWidth > e.clientWidth + 1 || r.left < 0 \
+                 || r.right > document.documentElement.scrollWidth + 1; })\
+             .map(e => e.textContent)",
+        )
+        .await;
+    assert_eq!(clipped, serde_json::json!([]), "labels cut off");
+    let shown = browser
+        .evaluate("document.querySelector('table.matrix').innerText")
+        .await;
+    let shown = shown.as_str().expect("the table's text");
+    for text in [
+        long_row,
+        long_column,
+        "100 %",
+        "50 %",
+        "20/20 decided · n = 22",
+        "[0–16 %]",
+    ] {
+        assert!(shown.contains(text), "{text:?} not shown in {shown}");
+    }
+    let colours = browser
+        .evaluate(
+            "[...document.querySelectorAll('table.matrix td')].map(td => getComputedStyle(td).backgroundColor)",
+        )
+        .await;
+    let colours: Vec<&str> = colours
+        .as_array()
+        .expect("colours")
+        .iter()
+        .map(|c| c.as_str().expect("a colour"))
+        .collect();
+    assert_eq!(colours.len(), 4, "{colours:?}");
+    // 100 % green, 0 % red, 50 % yellow, no decided punch grey: four different colours.
+    let mut distinct = colours.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "{colours:?}");
+    browser.screenshot(&screenshot_path("lab-matrix")).await;
+}
