@@ -372,21 +372,13 @@ pub const SCENARIO_FILE: &str = "scenario.toml";
 fn write_scenario(lab: &Lab, scenario: &Scenario) -> Result<PathBuf> {
     let mut scenario = scenario.clone();
     scenario.campaign.seed = Some(lab.seed());
-    let mut implementations: Vec<_> = scenario
-        .peers
-        .iter()
-        .filter(|p| p.role == Role::Remote)
-        .map(|p| p.implementation)
-        .collect();
-    implementations.sort();
-    implementations.dedup();
     let mut text = format!(
         "# Run {} of punchr-lab {}: the scenario with every flag applied and the links' seed\n\
          # fixed. Repeat it with: punchr-lab run --scenario <this file> (and the same --db).\n",
         lab.id(),
         env!("CARGO_PKG_VERSION")
     );
-    for implementation in implementations {
+    for implementation in scenario.remote_implementations() {
         let _ = writeln!(
             text,
             "# remote {implementation}: {}",

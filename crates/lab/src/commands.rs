@@ -163,16 +163,9 @@ impl LinkArgs {
 
 /// The pinned version and build stamp of each remote implementation the campaign ran.
 fn remote_versions(config: &RunConfig) -> serde_json::Map<String, serde_json::Value> {
-    let mut implementations: Vec<_> = config
+    config
         .scenario
-        .peers
-        .iter()
-        .filter(|p| p.role == Role::Remote)
-        .map(|p| p.implementation)
-        .collect();
-    implementations.sort();
-    implementations.dedup();
-    implementations
+        .remote_implementations()
         .into_iter()
         .map(|i| {
             (
@@ -199,15 +192,9 @@ pub fn run_config(args: &RunArgs, lab: LabOptions, bin_dir: PathBuf) -> Result<R
 
 /// Refuses, naming the build command, when a remote's implementation is not built.
 pub fn check_implementations_built(scenario: &Scenario, peers_dir: &std::path::Path) -> Result<()> {
-    let mut used: Vec<_> = scenario
-        .peers
-        .iter()
-        .filter(|p| p.role == Role::Remote)
-        .map(|p| p.implementation)
-        .collect();
-    used.sort();
-    used.dedup();
-    used.into_iter()
+    scenario
+        .remote_implementations()
+        .into_iter()
         .try_for_each(|implementation| implementation.check_built(peers_dir))
 }
 

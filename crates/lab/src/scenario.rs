@@ -403,6 +403,19 @@ impl Scenario {
         self.default_link = with.apply(self.default_link);
     }
 
+    /// The libp2p implementations its remote peers run, each once, in table order.
+    pub fn remote_implementations(&self) -> Vec<Implementation> {
+        let mut used: Vec<Implementation> = self
+            .peers
+            .iter()
+            .filter(|p| p.role == Role::Remote)
+            .map(|p| p.implementation)
+            .collect();
+        used.sort();
+        used.dedup();
+        used
+    }
+
     /// The router with this name.
     pub fn router(&self, name: &str) -> Option<&Router> {
         self.routers.iter().find(|r| r.name == name)
