@@ -55,7 +55,7 @@ pub struct PunchOutput {
     /// The verdict and its attempts.
     pub classified: Classified,
     /// The latency measurements.
-    pub latencies: Vec<crate::report::Latency>,
+    pub latencies: Vec<crate::request::Latency>,
 }
 
 /// What the punch waits for; each wait ends at the classifier's deadline.

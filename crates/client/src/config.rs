@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use multiaddr::Multiaddr;
-use punchr_keyfile::AMINO_BOOTSTRAP_PEERS;
+use punchr_types::bootstrap::AMINO_BOOTSTRAP_PEERS;
 pub use punchr_types::duration::parse_duration;
 
 /// The Punchr client: hole punches NATed peers the server hands out and reports every attempt.

@@ -9,7 +9,7 @@ use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use punchr_types::LatencyKind;
 
-use crate::report::Latency;
+use crate::request::Latency;
 
 /// Samples kept per measurement.
 pub const MAX_SAMPLES: usize = 10;

@@ -14,7 +14,7 @@ use crate::config::ClientConfig;
 use crate::delivery::{Assignment, LinkError, ServerAddress, ServerLink};
 use crate::host::{Host, HostError, HostSettings, PunchRequest, AGENT_VERSION, PROTOCOLS};
 use crate::outbox::{Outbox, OutboxError};
-use crate::report::{track_hole_punch_request, ReportContext};
+use crate::request::{track_hole_punch_request, RequestContext};
 use crate::telemetry::ClientMetrics;
 use punchr_types::log_target::CLIENT;
 
@@ -268,7 +268,7 @@ impl Client {
                 punch.await?
             }
         };
-        let context = ReportContext {
+        let context = RequestContext {
             client_id: host.peer_id().to_bytes(),
             remote_id: request.remote.to_bytes(),
             served_addresses: served,

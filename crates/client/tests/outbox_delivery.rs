@@ -6,7 +6,7 @@ use common::classify::ScriptedPunch;
 use common::start_server;
 use punchr_client::delivery::{ServerAddress, ServerLink};
 use punchr_client::outbox::Outbox;
-use punchr_client::report::{track_hole_punch_request, ReportContext};
+use punchr_client::request::{track_hole_punch_request, RequestContext};
 use punchr_proto::TrackHolePunchRequest;
 use punchr_testutil::{fixtures, on_both_engines, TestDb};
 use sqlx::Row;
@@ -20,7 +20,7 @@ fn result(client: &libp2p_identity::PeerId, api_key: &str, n: i64) -> TrackHoleP
     punch.relayed_up(1);
     punch.sleep();
     let classified = punch.finish();
-    let context = ReportContext {
+    let context = RequestContext {
         client_id: client.to_bytes(),
         remote_id: fixtures::peer_id().to_bytes(),
         served_addresses: vec![relay],

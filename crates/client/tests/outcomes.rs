@@ -16,7 +16,7 @@ use common::{loopback_client_config, seed_sighting, start_server};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use punchr_client::run::Client;
-use punchr_store::{AttemptOutcome, NewHolePunchResult, Outcome};
+use punchr_store::{AttemptOutcome, HolePunchRecord, Outcome};
 use punchr_testutil::libp2p_peers::{spawn_relay, spawn_remote, RemoteConduct};
 use punchr_testutil::{fixtures, on_both_engines, TestDb};
 use sqlx::Row;
@@ -34,7 +34,7 @@ on_both_engines!(
 /// What the store holds of the one punch: the result, and the outcome texts as the database
 /// holds them (the result's, then each attempt's).
 struct Stored {
-    result: NewHolePunchResult,
+    result: HolePunchRecord,
     outcome: String,
     attempts: Vec<String>,
 }

@@ -8,7 +8,7 @@ mod common;
 
 use common::{loopback_client_config, start_server};
 use punchr_client::run::Client;
-use punchr_store::{NewConnectionEvent, PeerInfo};
+use punchr_store::{ConnectionEventRecord, PeerInfo};
 use punchr_testutil::fixtures;
 use punchr_testutil::TestDb;
 use sqlx::Row;
@@ -28,7 +28,7 @@ async fn a_relay_address_into_the_volunteers_network_is_never_dialed() {
     let (remote, relay) = (fixtures::peer_id(), fixtures::peer_id());
     let lure = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{relay}/p2p-circuit/p2p/{remote}");
     db.store
-        .record_connection_event(&NewConnectionEvent {
+        .record_connection_event(&ConnectionEventRecord {
             local: PeerInfo::bare(fixtures::peer_id().to_string()),
             remote: PeerInfo {
                 peer_id: remote.to_string(),

@@ -19,7 +19,7 @@ use multiaddr::Multiaddr;
 use punchr_client::classifier::Classified;
 use punchr_client::delivery::{ServerAddress, ServerLink};
 use punchr_client::outbox::Outbox;
-use punchr_client::report::{track_hole_punch_request, Latency, ReportContext};
+use punchr_client::request::{track_hole_punch_request, Latency, RequestContext};
 use punchr_dcutr::{AttemptOutcome as DcutrOutcome, DialFailure, EventKind};
 use punchr_report::{build_report, OutcomeCounts, ReportFilter};
 use punchr_store::{AttemptOutcome, LatencyKind, Outcome};
@@ -268,7 +268,7 @@ async fn deliver_all(link: &ServerLink, dir: &std::path::Path, count: usize) {
 }
 
 /// The stored result with `report_id`, and its outcome as the database holds it.
-async fn stored(db: &TestDb, report_id: &[u8]) -> (punchr_store::NewHolePunchResult, String) {
+async fn stored(db: &TestDb, report_id: &[u8]) -> (punchr_store::HolePunchRecord, String) {
     let row = sqlx::query("SELECT id, outcome FROM hole_punch_results WHERE report_id = $1")
         .bind(report_id)
         .fetch_one(db.store.pool())
@@ -335,7 +335,7 @@ async fn every_outcome_attempt_outcome_and_latency_kind_survives_the_wire(db: Te
             "{}: the client classifies the punch as the case expects",
             case.name
         );
-        let context = ReportContext {
+        let context = RequestContext {
             client_id: host.to_bytes(),
             remote_id: remote.to_bytes(),
             served_addresses: vec![relay.clone()],
@@ -391,7 +391,7 @@ async fn every_outcome_attempt_outcome_and_latency_kind_survives_the_wire(db: Te
         );
         expected_counts.add(case.outcome.0, 1);
     }
-    let report = build_report(&db.store, &ReportFilter::default())
+    let report = build_report(&db.store.read_only(), &ReportFilter::default())
         .await
         .expect("a report");
     assert_eq!(report.outcomes, expected_counts, "the report's outcomes");
@@ -426,7 +426,7 @@ async fn every_protocol_filter_survives_the_wire(db: TestDb) {
         punch.relayed_up(1);
         punch.sleep();
         let classified = punch.finish();
-        let context = ReportContext {
+        let context = RequestContext {
             client_id: host.to_bytes(),
             remote_id: remote.to_bytes(),
             served_addresses: vec![relay],

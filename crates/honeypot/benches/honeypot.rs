@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use punchr_honeypot::sim::SimNode;
 use punchr_testutil::free_port;
+use punchr_testutil::sim::SimNode;
 
 struct WalkRow {
     nodes: usize,
@@ -368,7 +368,8 @@ fn main() {
             .unwrap_or(5_000);
         let mut engines = vec![("SQLite", churn_bench(connections, None).await)];
         if std::env::var_os(punchr_testutil::POSTGRES_URL_VAR).is_some() {
-            let url = punchr_testutil::create_postgres_database().await;
+            let database = punchr_testutil::PostgresDatabase::create().await;
+            let url = database.url().to_owned();
             engines.push(("PostgreSQL", churn_bench(connections, Some(url)).await));
         }
         println!(

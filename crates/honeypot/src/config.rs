@@ -10,7 +10,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 pub use punchr_store::parse_duration;
 
-pub use punchr_keyfile::AMINO_BOOTSTRAP_PEERS;
+pub use punchr_types::bootstrap::AMINO_BOOTSTRAP_PEERS;
 
 /// The Punchr honeypot: a DHT server that attracts NATed peers and records them.
 #[derive(Debug, Parser)]

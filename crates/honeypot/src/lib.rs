@@ -15,7 +15,7 @@
 //! `punchr-honeypot` (this crate's binary) is a thin wrapper around [`start`], which opens the
 //! database ([`punchr_store::Store`]), loads the identity ([`punchr_keyfile`]), starts listening
 //! and returns a [`RunningHoneypot`]; tests start honeypots the same way, in-process, on port 0.
-//! [`sim`] holds the small rust-libp2p nodes tests and benchmarks build DHTs from.
+//! Tests and benchmarks build the DHTs it walks from `punchr_testutil::sim`.
 //!
 //! Logs are `tracing` events under the target `punchr::honeypot`, each with an `event` field
 //! naming it (`walk_finished`, `connection_recorded`, `inbound_skipped`, …) and structured fields.
@@ -30,7 +30,6 @@ pub mod limits;
 pub mod metrics;
 mod node;
 pub mod recorder;
-pub mod sim;
 mod telemetry;
 
 use std::net::SocketAddr;

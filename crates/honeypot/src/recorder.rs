@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
-use punchr_store::{NewConnectionEvent, PeerInfo, Store};
+use punchr_store::{ConnectionEventRecord, PeerInfo, Store};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -99,9 +99,9 @@ pub fn storable_protocols(protocols: &[String]) -> Vec<String> {
 }
 
 /// The store's form of a sighting, with the stranger's texts made storable.
-pub fn connection_event(local: &PeerInfo, sighting: &Sighting) -> Option<NewConnectionEvent> {
+pub fn connection_event(local: &PeerInfo, sighting: &Sighting) -> Option<ConnectionEventRecord> {
     let agent = storable_text(&sighting.identity.agent_version);
-    Some(NewConnectionEvent {
+    Some(ConnectionEventRecord {
         local: local.clone(),
         remote: PeerInfo {
             peer_id: sighting.peer.to_base58(),

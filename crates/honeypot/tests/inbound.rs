@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use punchr_honeypot::inbound::{RecordReason, SkipReason, TrackerSizes};
-use punchr_honeypot::sim::SimNode;
 use punchr_honeypot::{Observation, RunningHoneypot};
+use punchr_testutil::sim::SimNode;
 use punchr_testutil::TestDb;
 use support::{observations_of, visitor_spec, within};
 

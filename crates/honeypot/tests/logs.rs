@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use libp2p::Multiaddr;
-use punchr_honeypot::sim::SimNode;
+use punchr_testutil::sim::SimNode;
 use punchr_testutil::{free_port, on_both_engines, TestDb};
 use support::{visitor_spec, within};
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
-use punchr_honeypot::sim::{NodeSpec, SimNode};
+use punchr_testutil::sim::{NodeSpec, SimNode};
 use punchr_testutil::{free_port, on_both_engines, TestDb};
 use sqlx::Row;
 use support::{dht, http_get, shutdown_all, within};

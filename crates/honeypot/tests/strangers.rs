@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 
 use libp2p::{Multiaddr, PeerId};
 use punchr_honeypot::inbound::{SkipReason, TrackerLimits, MAX_RELAYS_PER_PEER};
-use punchr_honeypot::sim::SimNode;
 use punchr_honeypot::{HoneypotConfig, Observation, RunningHoneypot};
+use punchr_testutil::sim::SimNode;
 use punchr_testutil::{on_both_engines, TestDb};
 use sqlx::Row;
 use support::{observations_of, visitor_spec, within};
@@ -298,7 +298,7 @@ async fn seed_event(db: &TestDb, age: std::time::Duration) -> i64 {
     );
     let opened_at = punchr_store::now_unix_nanos() - i64::try_from(age.as_nanos()).unwrap();
     db.store
-        .record_connection_event(&punchr_store::NewConnectionEvent {
+        .record_connection_event(&punchr_store::ConnectionEventRecord {
             local: punchr_store::PeerInfo::bare(PeerId::random().to_base58()),
             remote: punchr_store::PeerInfo::bare(remote.to_base58()),
             connection_address: "/ip4/11.0.0.9/tcp/4001".parse().unwrap(),

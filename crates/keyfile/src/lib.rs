@@ -1,5 +1,5 @@
-//! What the Punchr client and honeypot share about who they are on the network: identity key
-//! files, and the DHT bootstrap peers both start from by default.
+//! Identity key files of the Punchr client and honeypot: who each host is on the network, kept
+//! across restarts.
 //!
 //! The format is the original punchr's (`punchr-original.md` §6.1), so key files move between
 //! the Go tools and ours: one key per line, the libp2p protobuf encoding of a private key
@@ -18,17 +18,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use libp2p_identity::Keypair;
 use sha2::{Digest, Sha256};
-
-/// The IPFS Amino DHT's bootstrap peers (kubo `config/bootstrap_peers.go`).
-pub const AMINO_BOOTSTRAP_PEERS: &[&str] = &[
-    "/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
-    "/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa",
-    "/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb",
-    "/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt",
-    "/dnsaddr/va1.bootstrap.libp2p.io/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8",
-    "/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
-    "/ip4/104.131.131.82/udp/4001/quic-v1/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
-];
 
 /// What can go wrong with a key file.
 #[derive(Debug, thiserror::Error)]

@@ -25,7 +25,7 @@ use punchr_lab::collector::Collector;
 use punchr_lab::commands::run_config;
 use punchr_lab::scenario::{Ready, Role, Scenario};
 use punchr_lab::Lab;
-use punchr_report::lab::CellTransport;
+use punchr_report::nat_labels::CellTransport;
 
 fn scenario_args(delay: &str, punches: u64) -> punchr_lab::cli::RunArgs {
     let punches = punches.to_string();

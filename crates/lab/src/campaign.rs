@@ -73,7 +73,7 @@ impl Hooks for NoHooks {}
 
 /// What a campaign did.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct CampaignRun {
     /// The scenario's name.
     pub scenario: String,
     /// The run id.
@@ -98,7 +98,7 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
-impl fmt::Display for Report {
+impl fmt::Display for CampaignRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
@@ -393,7 +393,7 @@ fn write_scenario(lab: &Lab, scenario: &Scenario) -> Result<PathBuf> {
 }
 
 /// Runs a whole campaign. The lab is torn down before this returns, also on error.
-pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report> {
+pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<CampaignRun> {
     let started = Instant::now();
     let scenario = campaign_env(&config.scenario);
     let lab = Lab::build(sys, &scenario, config.lab.clone())?;
@@ -446,7 +446,7 @@ pub fn run(sys: Sys, config: &RunConfig, hooks: &mut dyn Hooks) -> Result<Report
         predictions(&lab),
     );
     let removed = lab.tear_down();
-    Ok(Report {
+    Ok(CampaignRun {
         scenario: config.scenario.name.clone(),
         run_id: report_base.0,
         run_dir: report_base.1,

@@ -11,8 +11,8 @@
 
 use std::path::PathBuf;
 
-use punchr_report::lab::{CellTransport, ImplementationRow, NatCell};
-use punchr_store::{ApiKeySecret, Store};
+use punchr_report::nat_labels::{CellTransport, ImplementationRow, NatCell};
+use punchr_store::{ApiKeySecret, ReadOnlyStore, Store};
 use sqlx::Row;
 
 use crate::campaign::Hooks;
@@ -39,6 +39,8 @@ pub struct Collector {
     html: Option<PathBuf>,
     runtime: tokio::runtime::Runtime,
     store: Option<Store>,
+    /// Its read-only handle, for the report's queries.
+    reader: Option<ReadOnlyStore>,
     /// The measured cells, once collected.
     pub cells: Vec<Cell>,
     /// The punches by remote implementation, role strategy and transport, once collected.
@@ -65,6 +67,7 @@ impl Collector {
             html,
             runtime,
             store: None,
+            reader: None,
             cells: Vec::new(),
             implementations: Vec::new(),
             html_written: None,
@@ -118,6 +121,12 @@ impl Collector {
 
     fn store(&self) -> Result<&Store> {
         self.store
+            .as_ref()
+            .ok_or_else(|| LabError::Collect("the campaign database is not open".into()))
+    }
+
+    fn reader(&self) -> Result<&ReadOnlyStore> {
+        self.reader
             .as_ref()
             .ok_or_else(|| LabError::Collect("the campaign database is not open".into()))
     }
@@ -181,7 +190,8 @@ impl Collector {
             for row in rows {
                 let host: String = row.try_get(0).map_err(|e| failed(&e))?;
                 let note = format!("{} {} by API key", lab.id(), peer.name);
-                punchr_report::lab::label_peer(store, &host, peer.nat.as_str(), Some(&note))
+                store
+                    .label_lab_peer(&host, peer.nat.as_str(), Some(&note))
                     .await
                     .map_err(|e| failed(&e))?;
                 labelled += 1;
@@ -213,18 +223,21 @@ impl Hooks for Collector {
                 .await
                 .map_err(|e| LabError::Collect(format!("opening {db}: {e}")))?;
             for (peer_id, nat, note) in &labels {
-                punchr_report::lab::label_peer(&store, peer_id, nat, Some(note))
+                store
+                    .label_lab_peer(peer_id, nat, Some(note))
                     .await
                     .map_err(|e| LabError::Collect(format!("labelling {peer_id}: {e}")))?;
             }
             for (peer_id, implementation) in &implementations {
-                punchr_report::lab::label_implementation(&store, peer_id, implementation)
+                store
+                    .label_lab_implementation(peer_id, implementation)
                     .await
                     .map_err(|e| LabError::Collect(format!("labelling {peer_id}: {e}")))?;
             }
             Ok::<_, LabError>(store)
         })?;
         tracing::info!(target: LAB, event = "peers_labelled", peers = labels.len(), "labelled peers with their NAT types");
+        self.reader = Some(store.read_only());
         self.store = Some(store);
         self.planned_cells = Self::cells_of(lab, &self.transports);
         Ok(())
@@ -244,7 +257,7 @@ impl Hooks for Collector {
         if let Some(wanted) = self.per_cell {
             let cells = self
                 .runtime
-                .block_on(punchr_report::lab::nat_cells(store))
+                .block_on(punchr_report::nat_labels::nat_cells(self.reader()?))
                 .map_err(|e| LabError::Collect(format!("reading results: {e}")))?;
             if !self.every_cell_has(&cells, wanted) {
                 return Ok(false);
@@ -254,15 +267,15 @@ impl Hooks for Collector {
     }
 
     fn collect(&mut self, lab: &Lab, _context: &Context) -> Result<Vec<String>> {
-        let store = self.store()?;
+        let (store, reader) = (self.store()?, self.reader()?);
         let (stored, measured) = self.runtime.block_on(async {
             let by_key = Self::label_by_api_key(store, lab).await?;
             tracing::info!(target: LAB, event = "hosts_labelled", hosts = by_key, "labelled client hosts by their API key");
             let stored = Self::stored_results(store).await?;
-            let cells = punchr_report::lab::nat_cells(store)
+            let cells = punchr_report::nat_labels::nat_cells(reader)
                 .await
                 .map_err(|e| LabError::Collect(format!("reading results: {e}")))?;
-            let implementations = punchr_report::lab::implementation_rows(store)
+            let implementations = punchr_report::nat_labels::implementation_rows(reader)
                 .await
                 .map_err(|e| LabError::Collect(format!("reading results: {e}")))?;
             Ok::<_, LabError>((stored, (cells, implementations)))

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use punchr_report::lab::{CellTransport, ImplementationRow, NatCell};
+use punchr_report::nat_labels::{CellTransport, ImplementationRow, NatCell};
 use punchr_report::{OutcomeCounts, Rate};
 use punchr_store::Outcome;
 use serde::Serialize;

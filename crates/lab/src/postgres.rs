@@ -20,7 +20,7 @@ pub const PORT: u16 = 5432;
 /// The directory of the machine's PostgreSQL server binaries (`initdb`, `postgres`), found the
 /// same way the tests' private servers find them.
 pub fn binaries() -> Result<PathBuf> {
-    punchr_testutil::postgres::server_binaries()
+    punchr_store::local_server::server_binaries()
         .map_err(|reason| LabError::Preflight(format!("--db postgres: {reason}")))
 }
 

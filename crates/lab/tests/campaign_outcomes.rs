@@ -10,7 +10,7 @@ mod common;
 
 use common::run_campaign as campaign;
 use punchr_lab::measured::{Cell, Verdict};
-use punchr_report::lab::CellTransport;
+use punchr_report::nat_labels::CellTransport;
 
 /// FAILED results a campaign that expects "never" must have before its zero successes count:
 /// 3 of the 4 punches it asks for (one may end undecided on a busy machine).

@@ -20,7 +20,7 @@ mod common;
 use std::sync::Mutex;
 
 use common::run_campaign;
-use punchr_report::lab::CellTransport;
+use punchr_report::nat_labels::CellTransport;
 
 /// Remote implementations of the campaign.
 const IMPLEMENTATIONS: [&str; 4] = ["go-v0.40", "go-v0.47", "go-v0.52", "kubo"];

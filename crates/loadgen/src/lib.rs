@@ -8,7 +8,7 @@
 //! pause). While they run it keeps the honeypot's side going (each remote connects again every
 //! few minutes, so none goes stale) and samples the server's RSS and CPU time from `/proc`.
 //! Every [`SoakConfig::table_every`] it prints a row of the table; at the end it returns a
-//! [`SoakReport`] with per-RPC throughput, p50/p99/max latency, errors by gRPC code, the RSS
+//! [`SoakSummary`] with per-RPC throughput, p50/p99/max latency, errors by gRPC code, the RSS
 //! baseline (end of warm-up), peak and end, and the results sent next to those stored.
 //!
 //! The soak test of `punchr-server` (`crates/server/tests/soak.rs`, a short run that checks the
@@ -17,9 +17,9 @@
 mod client;
 mod population;
 pub mod punch;
-pub mod report;
 pub mod server;
 pub mod stats;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,9 +33,9 @@ use tokio::task::JoinSet;
 
 use client::{Fleet, SimClient};
 use population::Population;
-pub use report::{Memory, Row, SoakReport};
 pub use server::ServerProcess;
 use stats::Recorder;
+pub use summary::{Memory, Row, SoakSummary};
 
 /// The longest soak [`SoakConfig::from_env`] accepts.
 pub const MAX_DURATION: Duration = Duration::from_secs(600);
@@ -173,8 +173,9 @@ const HONEYPOT_ROUND: Duration = Duration::from_secs(300);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs a soak as `config` says, printing the table as it goes.
-pub async fn run(config: &SoakConfig) -> Result<SoakReport, SoakError> {
-    let db = punchr_testutil::create_postgres_database().await;
+pub async fn run(config: &SoakConfig) -> Result<SoakSummary, SoakError> {
+    let database = punchr_testutil::PostgresDatabase::create().await;
+    let db = database.url().to_owned();
     let store = Store::open(&db).await?;
     let population = Arc::new(Population::new(config.remotes));
     let preparing = Instant::now();
@@ -221,7 +222,7 @@ async fn drive(
     population: &Arc<Population>,
     server: &ServerProcess,
     keys: Vec<String>,
-) -> Result<SoakReport, SoakError> {
+) -> Result<SoakSummary, SoakError> {
     let (stop, stopped) = watch::channel(false);
     let honeypot = population.spawn_honeypot(store.clone(), HONEYPOT_ROUND, stopped.clone());
     let fleet = Arc::new(Fleet {
@@ -249,7 +250,7 @@ async fn drive(
     let (rows, memory, measured_cpu) = monitored?;
     let (measured, run) = fleet.recorder.finish();
     let results_sent = fleet.sent.lock().expect("sent lock").clone();
-    Ok(SoakReport {
+    Ok(SoakSummary {
         clients: config.clients,
         hosts,
         remotes: population.len(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
-use punchr_store::{now_unix_nanos, NewConnectionEvent, PeerInfo, Store, StoreError};
+use punchr_store::{now_unix_nanos, ConnectionEventRecord, PeerInfo, Store, StoreError};
 use punchr_testutil::fixtures::{peer_id, quic_relay_address, relay_address};
 use rand::Rng;
 use tokio::sync::watch;
@@ -58,7 +58,7 @@ impl Population {
 
     /// The event of remote `index` connecting to the honeypot at `opened_at` (Unix ns). Each
     /// remote keeps its relays, agent and addresses across its events.
-    fn connection_event(&self, index: usize, opened_at: i64) -> NewConnectionEvent {
+    fn connection_event(&self, index: usize, opened_at: i64) -> ConnectionEventRecord {
         let peer = &self.remotes[index];
         let first_relay = (index % usize::from(RELAYS)) as u8;
         let second_relay = (first_relay + 1 + (index / 8 % 7) as u8) % RELAYS;
@@ -96,7 +96,7 @@ impl Population {
         .map(String::from)
         .to_vec();
         protocols.sort();
-        NewConnectionEvent {
+        ConnectionEventRecord {
             local: self.honeypot.clone(),
             remote: PeerInfo {
                 peer_id: peer.to_base58(),

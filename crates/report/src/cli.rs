@@ -86,7 +86,13 @@ pub async fn run(args: &ReportArgs, default_db: &str) -> Result<String, ReportEr
     let filter = args.filter(now_unix_nanos())?;
     let location = args.db.as_deref().unwrap_or(default_db);
     let store = open_existing(location).await?;
-    let report = build_report(&store, &filter).await;
+    let reader = store.read_only();
+    let report = async {
+        crate::refresh_facts(&store).await?;
+        build_report(&reader, &filter).await
+    }
+    .await;
+    reader.close().await;
     store.close().await;
     let report = report?;
     if let Some(path) = &args.html {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use punchr_store::Store;
+use punchr_store::ReadOnlyStore;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use time::format_description::well_known::Rfc3339;
@@ -37,7 +37,7 @@ pub(crate) struct Scope {
 
 impl Scope {
     pub(crate) async fn resolve(
-        store: &Store,
+        store: &ReadOnlyStore,
         filter: &ReportFilter,
     ) -> Result<Scope, ReportError> {
         let mut ids: Option<Vec<i64>> = filter.api_key_id.map(|id| vec![id]);

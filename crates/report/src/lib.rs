@@ -21,15 +21,15 @@
 //! Wilson score 95 % intervals ([`stats`]).
 //!
 //! NAT types are known only in the lab: it names them per peer in the `lab_labels` table
-//! ([`lab::label_peer`]), and the report splits by the (client, remote) NAT type pair.
+//! ([`Store::label_lab_peer`](punchr_store::Store::label_lab_peer)), and the report splits by the (client, remote) NAT type pair.
 
 pub mod cli;
 mod collect;
 pub mod dashboard;
 mod failure_text;
 mod filter;
-pub mod lab;
 mod model;
+pub mod nat_labels;
 pub mod render;
 pub mod stats;
 

@@ -14,7 +14,7 @@ use common::dataset::{self, assert_known_numbers, Dataset};
 use common::{dashboard, form_value, get, get_with_head, post_form, start_server};
 use punchr_report::dashboard::Health;
 use punchr_report::{build_report, Report, ReportFilter};
-use punchr_store::{now_unix_nanos, NewConnectionEvent, PeerInfo, Store};
+use punchr_store::{now_unix_nanos, ConnectionEventRecord, PeerInfo, Store};
 use punchr_testutil::{fixtures, on_both_engines, TestDb};
 use serde_json::Value;
 use sqlx::Row;
@@ -135,7 +135,7 @@ async fn honeypot_saw_two_peers(store: &Store) {
     for _ in 0..2 {
         let remote = fixtures::peer_id();
         store
-            .record_connection_event(&NewConnectionEvent {
+            .record_connection_event(&ConnectionEventRecord {
                 local: PeerInfo::bare(fixtures::peer_id().to_string()),
                 remote: PeerInfo::bare(remote.to_string()),
                 connection_address: fixtures::relay_address(1, &remote),
@@ -157,7 +157,7 @@ async fn endpoints_agree_with_the_report(db: TestDb) {
     assert_eq!(status, 200, "{json}");
     let served: Report = serde_json::from_str(&json).expect("a report");
     assert_known_numbers(&served);
-    let mut built = build_report(&db.store, &ReportFilter::default())
+    let mut built = build_report(&db.store.read_only(), &ReportFilter::default())
         .await
         .expect("report");
     built.generated_at.clone_from(&served.generated_at);

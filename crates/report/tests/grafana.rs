@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use common::dataset;
 use punchr_report::{build_report, ReportFilter};
-use punchr_store::{now_unix_nanos, NewConnectionEvent, PeerInfo};
+use punchr_store::{now_unix_nanos, ConnectionEventRecord, PeerInfo};
 use punchr_testutil::{fixtures, TestDb};
 use serde_json::Value;
 use sqlx::{Connection, Row};
@@ -181,7 +181,7 @@ async fn every_sql_query_runs_on_postgres_and_agrees_with_the_report() {
     for _ in 0..2 {
         let remote = fixtures::peer_id();
         db.store
-            .record_connection_event(&NewConnectionEvent {
+            .record_connection_event(&ConnectionEventRecord {
                 local: PeerInfo::bare(fixtures::peer_id().to_string()),
                 remote: PeerInfo::bare(remote.to_string()),
                 connection_address: fixtures::relay_address(1, &remote),
@@ -191,7 +191,7 @@ async fn every_sql_query_runs_on_postgres_and_agrees_with_the_report() {
             .await
             .unwrap();
     }
-    let report = build_report(&db.store, &ReportFilter::default())
+    let report = build_report(&db.store.read_only(), &ReportFilter::default())
         .await
         .unwrap();
     let now = now_unix_nanos();

@@ -56,7 +56,7 @@ async fn many_large_distinct_error_texts_make_few_short_reasons(db: TestDb) {
     .expect("reasons are stored");
     assert!(longest <= 160 * 3, "reasons are cut: {longest} bytes");
     assert!(distinct <= i64::from(results) * 10);
-    let report = build_report(&db.store, &ReportFilter::default())
+    let report = build_report(&db.store.read_only(), &ReportFilter::default())
         .await
         .unwrap();
     let reasons = &report.attempt_failure_reasons;
@@ -80,7 +80,7 @@ async fn hostile_input_builds_no_sql(db: TestDb) {
         ..ReportFilter::default()
     };
     assert!(matches!(
-        build_report(&db.store, &injected).await,
+        build_report(&db.store.read_only(), &injected).await,
         Err(punchr_report::ReportError::UnknownKeyName(_))
     ));
     for time in ["1; DROP TABLE api_keys", "'--", "2025-11-20' OR 1=1 --"] {
@@ -89,7 +89,7 @@ async fn hostile_input_builds_no_sql(db: TestDb) {
     for bucket in ["1s; DROP TABLE api_keys", "1) OR (1=1"] {
         assert!(punchr_report::parse_bucket(bucket).is_err());
     }
-    let report = build_report(&db.store, &ReportFilter::default())
+    let report = build_report(&db.store.read_only(), &ReportFilter::default())
         .await
         .unwrap();
     assert_known_numbers(&report);
@@ -97,7 +97,7 @@ async fn hostile_input_builds_no_sql(db: TestDb) {
 
 async fn report_numbers_match_the_known_outcomes(db: TestDb) {
     dataset::insert(&db.store).await;
-    let report = build_report(&db.store, &ReportFilter::default())
+    let report = build_report(&db.store.read_only(), &ReportFilter::default())
         .await
         .expect("report");
     assert_known_numbers(&report);
@@ -128,7 +128,9 @@ async fn filters_select_by_time_and_api_key_name(db: TestDb) {
         since: Some(now - hour),
         ..ReportFilter::default()
     };
-    let report = build_report(&db.store, &recent).await.expect("recent");
+    let report = build_report(&db.store.read_only(), &recent)
+        .await
+        .expect("recent");
     assert_eq!((report.outcomes.total(), report.outcomes.failed), (41, 0));
     assert_eq!(report.published_rate.value, Some(1.0));
 
@@ -136,7 +138,9 @@ async fn filters_select_by_time_and_api_key_name(db: TestDb) {
         until: Some(now - hour),
         ..ReportFilter::default()
     };
-    let report = build_report(&db.store, &old).await.expect("old");
+    let report = build_report(&db.store.read_only(), &old)
+        .await
+        .expect("old");
     assert_eq!((report.outcomes.total(), report.outcomes.failed), (10, 10));
     assert_eq!(report.time_to_direct.count, 0);
     assert_eq!(report.time_to_direct.p50_seconds, None);
@@ -145,7 +149,9 @@ async fn filters_select_by_time_and_api_key_name(db: TestDb) {
         api_key_name: Some("alice".to_owned()),
         ..ReportFilter::default()
     };
-    let report = build_report(&db.store, &alice).await.expect("alice");
+    let report = build_report(&db.store.read_only(), &alice)
+        .await
+        .expect("alice");
     assert_eq!(
         (
             report.outcomes.success,
@@ -161,7 +167,7 @@ async fn filters_select_by_time_and_api_key_name(db: TestDb) {
         api_key_name: Some("mallory".to_owned()),
         ..ReportFilter::default()
     };
-    let error = build_report(&db.store, &nobody)
+    let error = build_report(&db.store.read_only(), &nobody)
         .await
         .unwrap_err()
         .to_string();
@@ -171,7 +177,9 @@ async fn filters_select_by_time_and_api_key_name(db: TestDb) {
         bucket_seconds: Some(3_600),
         ..ReportFilter::default()
     };
-    let report = build_report(&db.store, &hourly).await.expect("hourly");
+    let report = build_report(&db.store.read_only(), &hourly)
+        .await
+        .expect("hourly");
     assert_eq!(report.bucket_seconds, 3_600);
     assert!(
         report.over_time.len() >= 2,
@@ -249,9 +257,9 @@ async fn report_command_prints_text_json_and_writes_html(db: TestDb) {
 }
 
 async fn lab_cells_split_by_nat_pair_and_transport(db: TestDb) {
-    use punchr_report::lab::{nat_cells, CellTransport};
+    use punchr_report::nat_labels::{nat_cells, CellTransport};
     dataset::insert(&db.store).await;
-    let cells = nat_cells(&db.store).await.expect("cells");
+    let cells = nat_cells(&db.store.read_only()).await.expect("cells");
     let summary: Vec<(&str, &str, CellTransport, u64, u64, u64)> = cells
         .iter()
         .map(|c| {

@@ -22,9 +22,10 @@ pub mod validate;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use punchr_proto::punchr_service_server::PunchrServiceServer;
-use punchr_store::{Store, StoreError};
+use punchr_store::{ReadOnlyStore, Store, StoreError};
 use punchr_types::log_target::SERVER;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -138,6 +139,31 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
+/// How often the server derives the report facts of results it did not store itself.
+const BACKFILL_EVERY: Duration = Duration::from_secs(15);
+
+/// Until the server stops: derives, at start and then every [`BACKFILL_EVERY`], the report
+/// facts of results stored other than through the write path (a database from before
+/// `report_facts` existed, a bulk import), so that the dashboard's read-only reports see them.
+async fn backfill_report_facts(store: Store, mut stop: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(BACKFILL_EVERY);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        match store.backfill_report_facts().await {
+            Ok(0) => {}
+            Ok(added) => {
+                tracing::info!(target: SERVER, event = "facts_backfilled", added, "derived report facts of results stored elsewhere");
+            }
+            Err(error) => {
+                tracing::warn!(target: SERVER, event = "facts_backfill_failed", %error, "deriving report facts failed");
+            }
+        }
+    }
+}
+
 /// The gRPC server's per-connection limits: streams, request time, header size, HTTP/2
 /// keepalive (the connection cap, idle and header timeouts and TCP keepalive are
 /// [`connections::GuardedListener`]'s).
@@ -211,7 +237,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             let metrics = metrics.clone();
             // Reports get connections of their own: however many strangers load them, results
             // keep their pool.
-            let report_store = Store::connect_sized(&config.db, config.report_pool_size).await?;
+            let report_store = ReadOnlyStore::connect(&config.db, config.report_pool_size).await?;
             let app = punchr_report::dashboard::router(
                 report_store,
                 Some(Arc::new(move || metrics.encode())),
@@ -239,6 +265,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             (None, None)
         }
     };
+    tokio::spawn(backfill_report_facts(store.clone(), stop_rx.clone()));
     let app = telemetry::router(metrics, store.clone(), write_health);
     let telemetry = tokio::spawn(async move {
         axum::serve(telemetry_listener, app)

@@ -11,8 +11,8 @@ use multiaddr::Multiaddr;
 use punchr_proto as pb;
 use punchr_store::agent::{Agent, AgentFamily};
 use punchr_store::{
-    AttemptOutcome, HandshakeRole, LatencyKind, NatMapping, NetworkInformation, NewAttempt,
-    NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, RoleStrategy,
+    AttemptOutcome, HandshakeRole, HolePunchAttemptRecord, HolePunchRecord, LatencyKind,
+    LatencyRecord, NatMapping, NetworkInformation, Outcome, PeerInfo, RoleStrategy,
 };
 
 /// A request field that is not acceptable.
@@ -337,7 +337,7 @@ fn attempt(
     now: i64,
     limits: &Limits,
     quirks: Quirks,
-) -> Valid<NewAttempt> {
+) -> Valid<HolePunchAttemptRecord> {
     let field = |name: &str| format!("hole_punch_attempts[{index}].{name}");
     let in_order = |earlier: (&str, i64), later: (&str, i64)| {
         if quirks.unordered_attempt_times {
@@ -377,7 +377,7 @@ fn attempt(
     } else {
         (seconds(&field("elapsed_time"), wire.elapsed_time)?, None)
     };
-    Ok(NewAttempt {
+    Ok(HolePunchAttemptRecord {
         opened_at,
         started_at,
         ended_at,
@@ -414,7 +414,7 @@ fn latency_measurement(
     index: usize,
     wire: &pb::LatencyMeasurement,
     limits: &Limits,
-) -> Valid<NewLatencyMeasurement> {
+) -> Valid<LatencyRecord> {
     let field = |name: &str| format!("latency_measurements[{index}].{name}");
     let (agent_version, protocols) = peer_facts_within(
         &field(""),
@@ -451,7 +451,7 @@ fn latency_measurement(
             limits.max_sample_error_bytes,
         )?;
     }
-    Ok(NewLatencyMeasurement {
+    Ok(LatencyRecord {
         peer: PeerInfo {
             peer_id: peer_id(&field("remote_id"), &wire.remote_id)?,
             agent_version,
@@ -528,7 +528,7 @@ pub fn hole_punch_result(
     now: i64,
     limits: &Limits,
     quirks: Quirks,
-) -> Valid<NewHolePunchResult> {
+) -> Valid<HolePunchRecord> {
     // First, as the service reads it first (to find the client's quirks by its host).
     let client_peer_id = peer_id("client_id", &wire.client_id)?;
     let connect_started_at = timestamp("connect_started_at", wire.connect_started_at, now, limits)?;
@@ -581,7 +581,7 @@ pub fn hole_punch_result(
             return Err(invalid("report_id", "must be 1 to 64 bytes"));
         }
     }
-    Ok(NewHolePunchResult {
+    Ok(HolePunchRecord {
         api_key_id,
         report_id: wire.report_id.clone(),
         client_peer_id,

@@ -28,7 +28,7 @@ use punchr_client::delivery::{LinkError, ServerAddress, ServerLink};
 use punchr_client::outbox::Outbox;
 use punchr_client::run::Client;
 use punchr_proto::TrackHolePunchRequest;
-use punchr_store::{NewConnectionEvent, PeerInfo, Store};
+use punchr_store::{ConnectionEventRecord, PeerInfo, Store};
 use punchr_testutil::disk::{require_root, SmallDisk};
 use punchr_testutil::libp2p_peers::{spawn_nated_remote, spawn_relay, RunningPeer};
 use punchr_testutil::postgres::PrivatePostgres;
@@ -315,7 +315,8 @@ impl Refusals {
 async fn postgres_restarted_under_load_loses_and_duplicates_no_result() {
     const SENDERS: usize = 20;
     let postgres = PrivatePostgres::start().await;
-    let db = postgres.create_database().await;
+    let database = postgres.create_database().await;
+    let db = database.url().to_owned();
     let store = Store::open(&db).await.unwrap();
     let mut server = ServerProcess::start(&db, free_port(), &[]).await;
     let pid = server.pid();
@@ -467,7 +468,7 @@ const SELECTION: &[&str] = &[
 /// Records what the honeypot would have seen of `remote`: a DCUtR peer with its relay address.
 async fn seed_sighting(store: &Store, remote: &RunningPeer) {
     store
-        .record_connection_event(&NewConnectionEvent {
+        .record_connection_event(&ConnectionEventRecord {
             local: PeerInfo::bare(fixtures::peer_id().to_string()),
             remote: PeerInfo {
                 peer_id: remote.peer_id.to_string(),

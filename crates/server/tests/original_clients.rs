@@ -146,7 +146,7 @@ fn go_client_result(key: &str, host: &PeerId, remote: &PeerId) -> pb::TrackHoleP
     request
 }
 
-async fn load(db: &TestDb, index: usize) -> punchr_store::NewHolePunchResult {
+async fn load(db: &TestDb, index: usize) -> punchr_store::HolePunchRecord {
     let ids = result_ids(&db.store).await;
     db.store
         .load_hole_punch_result(ids[index])
@@ -324,7 +324,7 @@ async fn reports_split_by_client_and_remote_family(db: TestDb) {
         }
     }
 
-    let report = build_report(&db.store, &ReportFilter::default())
+    let report = build_report(&db.store.read_only(), &ReportFilter::default())
         .await
         .expect("build the report");
     assert_eq!(report.outcomes.total(), 4);

@@ -524,7 +524,7 @@ async fn no_protocol_filter_flag_sends_no_filter(db: TestDb) {
 /// Records what an older honeypot stored of `peer`: `advertised` as its addresses.
 async fn seed_advertising(db: &TestDb, peer: &libp2p_identity::PeerId, advertised: Vec<Multiaddr>) {
     db.store
-        .record_connection_event(&punchr_store::NewConnectionEvent {
+        .record_connection_event(&punchr_store::ConnectionEventRecord {
             local: punchr_store::PeerInfo::bare(honeypot().to_base58()),
             remote: punchr_store::PeerInfo {
                 peer_id: peer.to_base58(),

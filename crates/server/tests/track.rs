@@ -116,7 +116,7 @@ async fn reporting_client(db: &TestDb, client: &mut Client) -> (String, PeerId, 
     (key, host, remote.peer)
 }
 
-async fn stored_result(db: &TestDb) -> punchr_store::NewHolePunchResult {
+async fn stored_result(db: &TestDb) -> punchr_store::HolePunchRecord {
     let ids = result_ids(&db.store).await;
     assert_eq!(ids.len(), 1, "one stored result");
     db.store

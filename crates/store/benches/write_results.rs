@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use libp2p_identity::PeerId;
-use punchr_store::{Engine, NewHolePunchResult, Store};
+use punchr_store::{Engine, HolePunchRecord, Store};
 use punchr_testutil::{fixtures, TestDb};
 
 const CLIENTS: usize = 50;
@@ -23,7 +23,7 @@ struct Run {
     elapsed: Duration,
 }
 
-fn workload(api_key_id: i64, count: usize) -> Vec<NewHolePunchResult> {
+fn workload(api_key_id: i64, count: usize) -> Vec<HolePunchRecord> {
     let clients: Vec<PeerId> = (0..CLIENTS).map(|_| fixtures::peer_id()).collect();
     let remotes: Vec<PeerId> = (0..REMOTES).map(|_| fixtures::peer_id()).collect();
     (0..count)
@@ -43,9 +43,9 @@ async fn measure(engine: Engine, writers: usize, count: usize) -> Run {
     let db = TestDb::new(engine).await;
     let (key, _) = db.store.create_api_key("bench").await.expect("create key");
     let results = workload(key.id, count);
-    let chunks: Vec<Vec<NewHolePunchResult>> = results
+    let chunks: Vec<Vec<HolePunchRecord>> = results
         .chunks(count.div_ceil(writers))
-        .map(<[NewHolePunchResult]>::to_vec)
+        .map(<[HolePunchRecord]>::to_vec)
         .collect();
     let started = Instant::now();
     let tasks: Vec<_> = chunks

@@ -186,7 +186,8 @@ impl Store {
         self.engine
     }
 
-    /// The connection pool, for read-only queries of other crates (reports, dashboards).
+    /// The connection pool. Reports and dashboards read through [`Store::read_only`] or
+    /// [`crate::ReadOnlyStore::connect`] instead; tests use this to look at what was written.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -221,7 +222,7 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 /// outage; it stays well under the clients' 30 s request deadline, so they get UNAVAILABLE and
 /// retry rather than giving up on a request that is still waiting (with 30 s, every request made
 /// during a PostgreSQL restart waited 29.8 s and the clients saw their own deadline expire).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn pool_options(engine: Engine) -> AnyPoolOptions {
     let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
@@ -238,7 +239,7 @@ fn pool_options(engine: Engine) -> AnyPoolOptions {
 }
 
 /// Turns what the user gave into an engine and a URL sqlx understands.
-fn resolve_location(location: &str) -> Result<(Engine, String)> {
+pub(crate) fn resolve_location(location: &str) -> Result<(Engine, String)> {
     let invalid = |reason: &str| StoreError::InvalidLocation {
         location: redact_password(location),
         reason: reason.to_owned(),

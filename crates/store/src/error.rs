@@ -63,6 +63,10 @@ pub enum StoreError {
     /// An API key with that name exists already.
     #[error("an API key named {0:?} exists already")]
     DuplicateApiKeyName(String),
+    /// A write did not do what its statements promise (a bug, not a state of the database);
+    /// the transaction is rolled back.
+    #[error("storage invariant broken: {0}")]
+    Invariant(String),
 }
 
 impl StoreError {

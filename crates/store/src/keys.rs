@@ -168,25 +168,12 @@ impl Store {
     /// about any key. The row found is then checked again in constant time, so the decision to
     /// let a request in never rests on an early-exit comparison.
     pub async fn find_api_key(&self, secret: &ApiKeySecret) -> Result<Option<ApiKey>> {
-        let digest = secret.digest();
-        let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = $1"
-        ))
-        .bind(&digest)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: Vec<u8> = row.try_get("key_hash")?;
-        if !digests_match(&stored, &digest) {
-            return Ok(None);
-        }
-        api_key_from_row(&row).map(Some)
+        find_api_key(self.pool(), secret).await
     }
 
     /// The key with this secret if it exists and is not revoked.
     pub async fn authenticate(&self, secret: &ApiKeySecret) -> Result<Option<ApiKey>> {
-        let key = self.find_api_key(secret).await?;
-        Ok(key.filter(|key| key.revoked_at.is_none()))
+        authenticate(self.pool(), secret).await
     }
 
     /// Every key, oldest first.
@@ -248,6 +235,32 @@ impl Store {
         .await?;
         row.as_ref().map(api_key_from_row).transpose()
     }
+}
+
+/// The key whose digest matches `secret`'s, compared in constant time, if any.
+async fn find_api_key(pool: &sqlx::AnyPool, secret: &ApiKeySecret) -> Result<Option<ApiKey>> {
+    let digest = secret.digest();
+    let row = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = $1"
+    ))
+    .bind(&digest)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stored: Vec<u8> = row.try_get("key_hash")?;
+    if !digests_match(&stored, &digest) {
+        return Ok(None);
+    }
+    api_key_from_row(&row).map(Some)
+}
+
+/// The key with this secret if it exists and is not revoked.
+pub(crate) async fn authenticate(
+    pool: &sqlx::AnyPool,
+    secret: &ApiKeySecret,
+) -> Result<Option<ApiKey>> {
+    let key = find_api_key(pool, secret).await?;
+    Ok(key.filter(|key| key.revoked_at.is_none()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! The types that matter most:
 //! - [`Store`]: open a database, manage API keys, peers and client hosts, record what the honeypot
 //!   saw, and write hole punch results;
-//! - [`NewHolePunchResult`]: one validated hole punch result with all its parts (attempts,
+//! - [`HolePunchRecord`]: one validated hole punch result with all its parts (attempts,
 //!   addresses, latency measurements, NAT mappings). [`Store::insert_hole_punch_result`] writes it
 //!   in one transaction: all of it or nothing (the original punchr lost results silently).
 //!
@@ -21,8 +21,11 @@ mod engine;
 mod error;
 pub mod facts;
 mod keys;
+mod lab_labels;
+pub mod local_server;
 mod model;
 mod peers;
+mod read_only;
 pub mod reason;
 mod results;
 mod selection;
@@ -32,9 +35,10 @@ pub use engine::{redact_password, Engine, Store};
 pub use error::StoreError;
 pub use keys::{uuid_v4_text, ApiKey, ApiKeySecret};
 pub use model::{
-    NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent, NewHolePunchResult,
-    NewLatencyMeasurement, PeerInfo,
+    ConnectionEventRecord, HolePunchAttemptRecord, HolePunchRecord, LatencyRecord, NatMapping,
+    NetworkInformation, PeerInfo,
 };
+pub use read_only::ReadOnlyStore;
 // The shared vocabulary, re-exported so the store's users name it as before.
 pub use punchr_types::address::MAX_HANDOUT_ADDRESSES;
 pub use punchr_types::duration::parse_duration;

@@ -28,7 +28,7 @@ impl PeerInfo {
 
 /// A NATed peer that connected to the honeypot.
 #[derive(Debug, Clone)]
-pub struct NewConnectionEvent {
+pub struct ConnectionEventRecord {
     /// The honeypot itself.
     pub local: PeerInfo,
     /// The peer that connected.
@@ -43,7 +43,7 @@ pub struct NewConnectionEvent {
 
 /// One DCUtR attempt of a hole punch.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewAttempt {
+pub struct HolePunchAttemptRecord {
     /// When the remote's `/libp2p/dcutr` stream was seen (Unix ns).
     pub opened_at: i64,
     /// When the hole punch started (Unix ns).
@@ -71,7 +71,7 @@ pub struct NewAttempt {
 
 /// Pings to one peer around a hole punch.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewLatencyMeasurement {
+pub struct LatencyRecord {
     /// The peer that was pinged.
     pub peer: PeerInfo,
     /// The address of the connection the pings went over.
@@ -114,7 +114,7 @@ pub struct NatMapping {
 
 /// One hole punch result with all its parts, validated, ready to be written in one transaction.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewHolePunchResult {
+pub struct HolePunchRecord {
     /// The API key the result was reported with.
     pub api_key_id: i64,
     /// The client's id for this result; a second result with the same id is not stored again.
@@ -144,9 +144,9 @@ pub struct NewHolePunchResult {
     /// Multiaddr protocol codes the client preferred.
     pub protocol_filters: Vec<i32>,
     /// The attempts in order.
-    pub attempts: Vec<NewAttempt>,
+    pub attempts: Vec<HolePunchAttemptRecord>,
     /// Latency measurements.
-    pub latency_measurements: Vec<NewLatencyMeasurement>,
+    pub latency_measurements: Vec<LatencyRecord>,
     /// Network information, if the client sent any.
     pub network_information: Option<NetworkInformation>,
     /// Port mappings.

@@ -6,7 +6,7 @@ use multiaddr::Multiaddr;
 use sqlx::{AnyConnection, Connection, Row};
 
 use crate::engine::discard_if_failed;
-use crate::{now_unix_nanos, AddressFacts, NewConnectionEvent, PeerInfo, Result, Store};
+use crate::{now_unix_nanos, AddressFacts, ConnectionEventRecord, PeerInfo, Result, Store};
 
 /// The protocol whose support makes a peer a hole punching candidate.
 pub(crate) const DCUTR_PROTOCOL: &str = "/libp2p/dcutr";
@@ -296,7 +296,7 @@ impl Store {
 
     /// Records a NATed peer's connection to the honeypot with its advertised addresses, in one
     /// transaction; returns the event's id.
-    pub async fn record_connection_event(&self, event: &NewConnectionEvent) -> Result<i64> {
+    pub async fn record_connection_event(&self, event: &ConnectionEventRecord) -> Result<i64> {
         let mut conn = self.pool().acquire().await?;
         let written = async {
             let mut tx = conn.begin().await?;
@@ -312,7 +312,7 @@ impl Store {
 
 async fn insert_connection_event(
     conn: &mut AnyConnection,
-    event: &NewConnectionEvent,
+    event: &ConnectionEventRecord,
 ) -> Result<i64> {
     let local_id = upsert_peer(&mut *conn, &event.local, FactSource::Honeypot).await?;
     let remote_id = upsert_peer(&mut *conn, &event.remote, FactSource::Honeypot).await?;

@@ -12,14 +12,13 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Connection, Row};
 
 use crate::engine::discard_if_failed;
-use crate::facts::Facts;
 use crate::peers::{upsert_multi_addresses, upsert_peer, FactSource};
 use crate::reason::failure_reason;
 use crate::sql::{flag, optional_flag};
 use crate::{
-    now_unix_nanos, AttemptOutcome, HandshakeRole, LatencyKind, NatMapping, NetworkInformation,
-    NewAttempt, NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Relationship, Result,
-    RoleStrategy, Store, StoreError,
+    now_unix_nanos, AttemptOutcome, HandshakeRole, HolePunchAttemptRecord, HolePunchRecord,
+    LatencyKind, LatencyRecord, NatMapping, NetworkInformation, Outcome, PeerInfo, Relationship,
+    Result, RoleStrategy, Store, StoreError,
 };
 
 /// What [`Store::insert_hole_punch_result`] did.
@@ -37,7 +36,7 @@ impl Store {
     /// again; the earlier one's id is returned.
     pub async fn insert_hole_punch_result(
         &self,
-        result: &NewHolePunchResult,
+        result: &HolePunchRecord,
     ) -> Result<InsertedResult> {
         if let Some(id) = self.result_with_report_id(result).await? {
             return Ok(InsertedResult { id, new: false });
@@ -73,7 +72,7 @@ impl Store {
         }
     }
 
-    async fn result_with_report_id(&self, result: &NewHolePunchResult) -> Result<Option<i64>> {
+    async fn result_with_report_id(&self, result: &HolePunchRecord) -> Result<Option<i64>> {
         let Some(report_id) = &result.report_id else {
             return Ok(None);
         };
@@ -89,13 +88,13 @@ impl Store {
 
     /// Reads a stored result back in the shape it was written. Address lists come back sorted
     /// and without duplicates; attempts in their order.
-    pub async fn load_hole_punch_result(&self, id: i64) -> Result<Option<NewHolePunchResult>> {
+    pub async fn load_hole_punch_result(&self, id: i64) -> Result<Option<HolePunchRecord>> {
         let mut conn = self.pool().acquire().await?;
         load_result(&mut conn, id).await
     }
 }
 
-async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) -> Result<i64> {
+async fn insert_result(conn: &mut AnyConnection, result: &HolePunchRecord) -> Result<i64> {
     let client_id = upsert_peer(
         &mut *conn,
         &PeerInfo::bare(&result.client_peer_id),
@@ -166,31 +165,13 @@ async fn insert_result(conn: &mut AnyConnection, result: &NewHolePunchResult) ->
     if let Some(info) = &result.network_information {
         insert_network_information(&mut *conn, result_id, info).await?;
     }
-    // The report facts are written now, in this transaction, so that no report ever has to
-    // derive a backlog first; computed here from what is being written, which costs one INSERT.
-    let facts = Facts::of(result);
-    sqlx::query(
-        "INSERT INTO report_facts (result_id, created_at, api_key_id, client_peer_id, remote_peer_id, \
-           outcome, transports, ip_versions, attempts, successful_attempt, time_to_direct_ns) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(result_id)
-    .bind(created_at)
-    .bind(result.api_key_id)
-    .bind(client_id)
-    .bind(remote_id)
-    .bind(result.outcome.as_str())
-    .bind(facts.transports)
-    .bind(facts.ip_versions)
-    .bind(facts.attempts)
-    .bind(facts.successful_attempt)
-    .bind(facts.time_to_direct_ns)
-    .execute(&mut *conn)
-    .await?;
+    // The report facts are derived now, in this transaction and by the one definition the
+    // backfill uses too, so that no report ever has to derive a backlog first.
+    crate::facts::derive_for(&mut *conn, result_id).await?;
     Ok(result_id)
 }
 
-fn all_addresses(result: &NewHolePunchResult) -> impl Iterator<Item = &Multiaddr> {
+fn all_addresses(result: &HolePunchRecord) -> impl Iterator<Item = &Multiaddr> {
     result
         .remote_addresses
         .iter()
@@ -271,7 +252,7 @@ async fn insert_attempt(
     conn: &mut AnyConnection,
     result_id: i64,
     number: usize,
-    attempt: &NewAttempt,
+    attempt: &HolePunchAttemptRecord,
     ids: &HashMap<String, i64>,
 ) -> Result<()> {
     let row = sqlx::query(
@@ -357,7 +338,7 @@ fn rtt_stats(rtts: &[f64]) -> RttStats {
 async fn insert_latency_measurement(
     conn: &mut AnyConnection,
     result_id: i64,
-    measurement: &NewLatencyMeasurement,
+    measurement: &LatencyRecord,
     ids: &HashMap<String, i64>,
 ) -> Result<()> {
     // What the client says about the pinged peer stays with the measurement: a client must not
@@ -443,7 +424,7 @@ async fn insert_network_information(
 
 // ---- reading back ----
 
-async fn load_result(conn: &mut AnyConnection, id: i64) -> Result<Option<NewHolePunchResult>> {
+async fn load_result(conn: &mut AnyConnection, id: i64) -> Result<Option<HolePunchRecord>> {
     let row = sqlx::query(
         "SELECT r.api_key_id, r.report_id, c.peer_id AS client, p.peer_id AS remote, r.listen_address_set_id, \
            r.connect_started_at, r.connect_ended_at, r.ended_at, r.has_direct_conns, r.outcome, r.error, \
@@ -460,7 +441,7 @@ async fn load_result(conn: &mut AnyConnection, id: i64) -> Result<Option<NewHole
         Some(set_id) => addresses(&mut *conn, LISTEN_SET_ADDRESSES, set_id, None).await?,
         None => Vec::new(),
     };
-    Ok(Some(NewHolePunchResult {
+    Ok(Some(HolePunchRecord {
         api_key_id: row.try_get("api_key_id")?,
         report_id: row.try_get("report_id")?,
         client_peer_id: row.try_get("client")?,
@@ -517,7 +498,10 @@ async fn addresses(
         .collect()
 }
 
-async fn load_attempts(conn: &mut AnyConnection, result_id: i64) -> Result<Vec<NewAttempt>> {
+async fn load_attempts(
+    conn: &mut AnyConnection,
+    result_id: i64,
+) -> Result<Vec<HolePunchAttemptRecord>> {
     let rows = sqlx::query(
         "SELECT id, opened_at, started_at, ended_at, start_rtt_seconds, elapsed_seconds, outcome, error, \
            direct_dial_error, elapsed_time_raw, handshake_role FROM hole_punch_attempts WHERE result_id = $1 ORDER BY attempt_number",
@@ -528,7 +512,7 @@ async fn load_attempts(conn: &mut AnyConnection, result_id: i64) -> Result<Vec<N
     let mut attempts = Vec::with_capacity(rows.len());
     for row in rows {
         let attempt_id: i64 = row.try_get("id")?;
-        attempts.push(NewAttempt {
+        attempts.push(HolePunchAttemptRecord {
             opened_at: row.try_get("opened_at")?,
             started_at: row.try_get("started_at")?,
             ended_at: row.try_get("ended_at")?,
@@ -548,7 +532,7 @@ async fn load_attempts(conn: &mut AnyConnection, result_id: i64) -> Result<Vec<N
 async fn load_latency_measurements(
     conn: &mut AnyConnection,
     result_id: i64,
-) -> Result<Vec<NewLatencyMeasurement>> {
+) -> Result<Vec<LatencyRecord>> {
     let rows = sqlx::query(
         "SELECT p.peer_id, l.agent_version, l.protocols, m.maddr, l.kind, l.rtts, l.rtt_errs \
          FROM latency_measurements l JOIN peers p ON p.id = l.peer_id \
@@ -560,7 +544,7 @@ async fn load_latency_measurements(
     rows.iter()
         .map(|row| {
             let maddr: String = row.try_get("maddr")?;
-            Ok(NewLatencyMeasurement {
+            Ok(LatencyRecord {
                 peer: PeerInfo {
                     peer_id: row.try_get("peer_id")?,
                     agent_version: row.try_get("agent_version")?,

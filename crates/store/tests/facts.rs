@@ -1,16 +1,16 @@
-//! The report facts the write path computes for each result equal what the SQL backfill
-//! (`punchr_store::facts::derive_facts_sql`, used for rows written any other way) derives from
-//! the stored rows, for results of every shape, on both engines.
+//! The report facts follow their rules (`punchr_store::facts::derive_facts_sql`, the one
+//! definition) for results of every shape, and a backfill of rows stored without facts gives the
+//! rows the write path gave, on both engines.
 
-use punchr_store::{AttemptOutcome, NewHolePunchResult, Outcome};
+use punchr_store::{AttemptOutcome, HolePunchRecord, Outcome};
 use punchr_testutil::fixtures::{self, peer_id};
 use punchr_testutil::{on_both_engines, TestDb};
 use sqlx::Row;
 
-on_both_engines!(written_facts_equal_the_sql_backfill);
+on_both_engines!(facts_follow_the_rules_and_a_backfill_repeats_them);
 
 /// Results of every shape the facts distinguish.
-fn results(api_key_id: i64) -> Vec<NewHolePunchResult> {
+fn results(api_key_id: i64) -> Vec<HolePunchRecord> {
     let (client, remote) = (peer_id(), peer_id());
     let base = |seq| fixtures::hole_punch_result(api_key_id, &client, &remote, seq);
     let mut results = Vec::new();
@@ -92,7 +92,7 @@ async fn outcomes(db: &TestDb) -> Vec<String> {
         .collect()
 }
 
-async fn written_facts_equal_the_sql_backfill(db: TestDb) {
+async fn facts_follow_the_rules_and_a_backfill_repeats_them(db: TestDb) {
     let (key, _) = db.store.create_api_key("facts").await.unwrap();
     let written = results(key.id);
     for result in &written {
@@ -111,7 +111,13 @@ async fn written_facts_equal_the_sql_backfill(db: TestDb) {
         by_write_path[3][5..10],
         [Some(3), Some(3), Some(3), None, None]
     );
+    // The NO_STREAM tried nothing.
+    assert_eq!(
+        by_write_path[4][5..10],
+        [Some(0), Some(0), Some(0), None, None]
+    );
     // The CANCELLED is no SUCCESS, so no successful attempt is counted.
+    assert_eq!(by_write_path[5][5..8], [Some(2), Some(1), Some(1)]);
     assert_eq!(by_write_path[5][8..10], [None, None]);
     // The SUCCESS whose direct connection predates its relayed one has no time to direct.
     assert_eq!(by_write_path[6][8..10], [Some(3), None]);
@@ -121,16 +127,18 @@ async fn written_facts_equal_the_sql_backfill(db: TestDb) {
         .execute(db.store.pool())
         .await
         .unwrap();
-    let newest: i64 = sqlx::query("SELECT MAX(id) FROM hole_punch_results")
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap()
-        .get(0);
-    sqlx::query(&punchr_store::facts::derive_facts_sql(0, newest))
-        .execute(db.store.pool())
+    let derived = db
+        .store
+        .backfill_report_facts()
         .await
         .expect("the backfill runs");
+    assert_eq!(derived, written.len() as u64);
     assert_eq!(facts(&db).await, by_write_path);
+    assert_eq!(
+        db.store.backfill_report_facts().await.unwrap(),
+        0,
+        "nothing twice"
+    );
     let outcomes_after = outcomes(&db).await;
     assert_eq!(outcomes_after, outcomes_before);
 }

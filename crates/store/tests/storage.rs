@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use multiaddr::Multiaddr;
 use punchr_store::sql::flag;
 use punchr_store::{
-    ApiKeySecret, NewConnectionEvent, NewHolePunchResult, Outcome, PeerInfo, Store, StoreError,
+    ApiKeySecret, ConnectionEventRecord, HolePunchRecord, Outcome, PeerInfo, Store, StoreError,
 };
 use punchr_testutil::fixtures::{self, peer_id, relay_address};
 use punchr_testutil::{on_both_engines, TestDb};
@@ -32,7 +32,7 @@ on_both_engines!(
 /// links; newer ones and the peers stay.
 async fn old_connection_events_are_deleted_with_their_addresses(db: TestDb) {
     let remote = peer_id();
-    let event = |opened_at: i64| punchr_store::NewConnectionEvent {
+    let event = |opened_at: i64| punchr_store::ConnectionEventRecord {
         local: punchr_store::PeerInfo::bare(peer_id().to_base58()),
         remote: punchr_store::PeerInfo::bare(remote.to_base58()),
         connection_address: "/ip4/11.0.0.9/tcp/4001".parse().unwrap(),
@@ -182,7 +182,7 @@ async fn connection_events_keep_advertised_addresses(db: TestDb) {
     let relay = relay_address(1, &remote);
     let private: Multiaddr = "/ip4/192.168.178.20/udp/4001/quic-v1".parse().unwrap();
     let connection: Multiaddr = "/ip4/11.18.5.5/tcp/40123".parse().unwrap();
-    let event = NewConnectionEvent {
+    let event = ConnectionEventRecord {
         local: PeerInfo::bare(peer_id().to_string()),
         remote: PeerInfo {
             peer_id: remote.to_string(),
@@ -240,7 +240,7 @@ async fn connection_events_keep_advertised_addresses(db: TestDb) {
 }
 
 /// The result as the store gives it back: address lists sorted and deduplicated.
-fn normalised(mut result: NewHolePunchResult) -> NewHolePunchResult {
+fn normalised(mut result: HolePunchRecord) -> HolePunchRecord {
     fn sort(addresses: &mut Vec<Multiaddr>) {
         addresses.sort_by_key(|a| a.to_string());
         addresses.dedup();

@@ -3,8 +3,8 @@
 use libp2p_identity::{Keypair, PeerId};
 use multiaddr::Multiaddr;
 use punchr_store::{
-    AttemptOutcome, LatencyKind, NatMapping, NetworkInformation, NewAttempt, NewConnectionEvent,
-    NewHolePunchResult, NewLatencyMeasurement, Outcome, PeerInfo, Store,
+    AttemptOutcome, ConnectionEventRecord, HolePunchAttemptRecord, HolePunchRecord, LatencyKind,
+    LatencyRecord, NatMapping, NetworkInformation, Outcome, PeerInfo, Store,
 };
 
 /// A fresh random peer ID.
@@ -36,7 +36,7 @@ const RELAYS: usize = 8;
 /// `address`, now: the server then hands it out.
 pub async fn record_sighting(store: &Store, peer: &PeerId, address: &Multiaddr) {
     store
-        .record_connection_event(&NewConnectionEvent {
+        .record_connection_event(&ConnectionEventRecord {
             local: PeerInfo::bare(peer_id().to_string()),
             remote: PeerInfo {
                 peer_id: peer.to_string(),
@@ -64,7 +64,7 @@ pub fn hole_punch_result(
     client: &PeerId,
     remote: &PeerId,
     seq: u32,
-) -> NewHolePunchResult {
+) -> HolePunchRecord {
     let start: i64 = 1_764_000_000_000_000_000 + i64::from(seq) * 1_000_000_000;
     let port = 4000 + (seq % 20_000) as u16;
     let remote_direct: Vec<Multiaddr> = [
@@ -80,7 +80,7 @@ pub fn hole_punch_result(
         relay_address((seq % 4) as u8, remote),
         relay_address((seq % 4 + 1) as u8, remote),
     ];
-    let attempt = |n: i64, outcome: AttemptOutcome| NewAttempt {
+    let attempt = |n: i64, outcome: AttemptOutcome| HolePunchAttemptRecord {
         opened_at: start + 200_000_000 + n * 1_000_000_000,
         started_at: Some(start + 260_000_000 + n * 1_000_000_000),
         ended_at: start + 900_000_000 + n * 1_000_000_000,
@@ -95,7 +95,7 @@ pub fn hole_punch_result(
         handshake_role: None,
     };
     let relay = relayed[0].clone();
-    NewHolePunchResult {
+    HolePunchRecord {
         api_key_id,
         report_id: Some(format!("report-{client}-{seq}").into_bytes()),
         client_peer_id: client.to_string(),
@@ -122,7 +122,7 @@ pub fn hole_punch_result(
             attempt(2, AttemptOutcome::Success),
         ],
         latency_measurements: vec![
-            NewLatencyMeasurement {
+            LatencyRecord {
                 peer: PeerInfo {
                     peer_id: relay_peer_ids()[(seq % 4) as usize].to_string(),
                     agent_version: Some("go-ipfs/0.18.1".into()),
@@ -136,7 +136,7 @@ pub fn hole_punch_result(
                 rtts: vec![0.03125, 0.0390625, -1.0],
                 rtt_errors: vec![String::new(), String::new(), "stream reset".into()],
             },
-            NewLatencyMeasurement {
+            LatencyRecord {
                 peer: PeerInfo {
                     peer_id: remote.to_string(),
                     agent_version: Some("kubo/0.25.0".into()),

@@ -12,6 +12,7 @@ pub mod http;
 pub mod libp2p_peers;
 pub mod logs;
 pub mod postgres;
+pub mod sim;
 
 use punchr_store::{Engine, Store};
 use sqlx::{Connection, Executor};
@@ -42,8 +43,8 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// A migrated, empty database for one test. Dropping it deletes a SQLite file; PostgreSQL test
-/// databases live until the scratch server is stopped.
+/// A migrated, empty database for one test. Dropping it deletes the SQLite file or the
+/// PostgreSQL database (see [`PostgresDatabase`]).
 #[derive(Debug)]
 pub struct TestDb {
     /// The store on the test database.
@@ -51,6 +52,7 @@ pub struct TestDb {
     /// What to pass to `Store::open` (or a binary's `--db`) to reach the same database.
     pub location: String,
     _dir: Option<TempDir>,
+    _postgres: Option<PostgresDatabase>,
 }
 
 impl TestDb {
@@ -73,12 +75,14 @@ impl TestDb {
             store,
             location,
             _dir: Some(dir),
+            _postgres: None,
         }
     }
 
     /// A fresh database on the test PostgreSQL server.
     pub async fn postgres() -> TestDb {
-        let location = create_postgres_database().await;
+        let database = PostgresDatabase::create().await;
+        let location = database.url().to_owned();
         let store = Store::open(&location)
             .await
             .expect("open the PostgreSQL test database");
@@ -86,6 +90,7 @@ impl TestDb {
             store,
             location,
             _dir: None,
+            _postgres: Some(database),
         }
     }
 
@@ -106,24 +111,83 @@ pub fn postgres_admin_url() -> String {
     })
 }
 
-/// Creates an empty database with a unique name on the test PostgreSQL server and returns its
-/// URL.
-pub async fn create_postgres_database() -> String {
-    create_database_on(&postgres_admin_url()).await
+/// An empty database with a unique name on a PostgreSQL server, dropped with it.
+///
+/// The suite creates hundreds of them (every storage test runs on PostgreSQL too, some with
+/// 100 000 results); kept until the scratch server stopped, they filled a CI machine's disk
+/// halfway through the run. A database whose owner panicked is kept, so a failed test's data can
+/// be looked at; its name is printed.
+#[derive(Debug)]
+pub struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
 }
 
-/// Creates an empty database with a unique name on the server of `admin_url`; returns its URL.
-pub async fn create_database_on(admin_url: &str) -> String {
-    let name = format!("punchr_test_{:016x}", rand::random::<u64>());
-    let mut admin = sqlx::PgConnection::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("connect to the test PostgreSQL server at {admin_url}: {e}"));
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("create a test database");
-    admin.close().await.ok();
-    replace_database(admin_url, &name)
+impl PostgresDatabase {
+    /// Creates one on the test PostgreSQL server ([`POSTGRES_URL_VAR`]).
+    pub async fn create() -> PostgresDatabase {
+        Self::create_on(&postgres_admin_url()).await
+    }
+
+    /// Creates one on the server of `admin_url`.
+    pub async fn create_on(admin_url: &str) -> PostgresDatabase {
+        let name = format!("punchr_test_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap_or_else(|e| {
+            panic!("connect to the test PostgreSQL server at {admin_url}: {e}")
+        });
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create a test database");
+        admin.close().await.ok();
+        PostgresDatabase {
+            url: replace_database(admin_url, &name),
+            admin_url: admin_url.to_owned(),
+            name,
+        }
+    }
+
+    /// Its URL, for `Store::open` or a binary's `--db`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the PostgreSQL database {} of a failed test", self.name);
+            return;
+        }
+        // Drop runs inside the test's runtime, which cannot block on its own futures: the
+        // statement runs on a thread of its own. FORCE ends the connections still open on it
+        // (a store's pool closes its connections lazily).
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                admin.close().await.ok();
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        // A server that is gone already (a test's private one, stopped first) took the
+        // database with it.
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop the test database {}: {error}", self.name);
+        }
+    }
 }
 
 /// `url` with its database name replaced by `name`.

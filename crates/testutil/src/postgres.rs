@@ -1,41 +1,19 @@
 //! A PostgreSQL server of a test's own, for tests that stop, restart or reconfigure the server
 //! (doing that to the shared scratch server would break the tests running beside them).
 //!
-//! [`PrivatePostgres`] runs the machine's PostgreSQL binaries ([`server_binaries`], also used by
-//! the lab) on a cluster in a temporary directory and a free loopback port, as the `postgres`
-//! user when the test runs as root (`initdb` refuses root). Durability is off (`fsync`,
+//! [`PrivatePostgres`] runs the machine's PostgreSQL binaries (found by
+//! `punchr_store::local_server`, as the lab finds them) on a cluster in a temporary directory and
+//! a free loopback port, as the `postgres` user when the test runs as root (`initdb` refuses
+//! root). Durability is off (`fsync`,
 //! `synchronous_commit`): a fast stop still writes everything out, and tests need no more.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use punchr_store::local_server::server_binaries;
 use tempfile::TempDir;
 
 use crate::disk::running_as_root;
-
-/// The directory of the machine's PostgreSQL server binaries (`initdb`, `pg_ctl`, `postgres`):
-/// the newest `/usr/lib/postgresql/<version>/bin` (Debian's layout), else the directory of an
-/// `initdb` on the `PATH`. The error says which package to install.
-pub fn server_binaries() -> Result<PathBuf, String> {
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dir| dir.flatten().map(|e| e.path().join("bin")).collect())
-        .unwrap_or_default();
-    // Version directories sort numerically only by length first ("9.6" < "15").
-    candidates.sort_by_key(|bin| (bin.as_os_str().len(), bin.clone()));
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default();
-    candidates
-        .into_iter()
-        .rev()
-        .chain(on_path)
-        .find(|bin| bin.join("initdb").is_file() && bin.join("postgres").is_file())
-        .ok_or_else(|| {
-            "no PostgreSQL server binaries (initdb, postgres) found; install them with: \
-             apt-get install postgresql"
-                .to_owned()
-        })
-}
 
 /// A PostgreSQL server owned by one test; stopped and deleted when dropped.
 #[derive(Debug)]
@@ -79,9 +57,9 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Creates an empty database and returns its URL.
-    pub async fn create_database(&self) -> String {
-        crate::create_database_on(&self.admin_url()).await
+    /// Creates an empty database, dropped with the returned guard.
+    pub async fn create_database(&self) -> crate::PostgresDatabase {
+        crate::PostgresDatabase::create_on(&self.admin_url()).await
     }
 
     /// The server's log so far, for failure messages.

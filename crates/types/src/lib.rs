@@ -13,13 +13,15 @@
 //!   [`address`], one rule for all;
 //! - the binaries parse their duration flags with [`duration::parse_duration`] and print their
 //!   last error with [`error_line`], which the instrumented DCUtR also uses for dial errors;
-//! - every part logs under its [`log_target`], one convention for structured events.
+//! - every part logs under its [`log_target`], one convention for structured events;
+//! - the client and the honeypot join the IPFS Amino DHT through [`bootstrap`]'s peers.
 //!
 //! The types that matter most: [`Outcome`] and [`AttemptOutcome`] (how a hole punch and each of
 //! its attempts ended, `punchr-original.md` §7.3), [`AddressFacts`] and
 //! [`address::is_public_ip`].
 
 pub mod address;
+pub mod bootstrap;
 pub mod duration;
 mod error;
 pub mod log_target;

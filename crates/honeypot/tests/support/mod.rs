@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
-use punchr_honeypot::sim::{NodeSpec, SimNode};
 use punchr_honeypot::{HoneypotConfig, Observation, RunningHoneypot, WalkReport};
+use punchr_testutil::sim::{NodeSpec, SimNode};
 use tokio::sync::broadcast;
 
 /// The deadline of every wait in these tests. Generous: the suite runs on 2 cores in debug builds.

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::facts::{labels, IP_BITS, TRANSPORT_BITS};
+use super::facts::{ip_labels, transport_labels};
 use super::groups::largest_groups;
 use super::summary::SummaryRow;
 use crate::model::{GroupRow, OutcomeCounts, TransportBucket};
@@ -33,14 +33,14 @@ pub(super) struct DirectSplits {
 pub(super) fn by_direct_connection(summary: &[SummaryRow]) -> DirectCounts {
     let mut counts = DirectCounts::default();
     for row in summary {
-        for label in labels(row.transports, &TRANSPORT_BITS) {
+        for label in transport_labels(row.transports) {
             counts
                 .transport
                 .entry((label, row.bucket))
                 .or_default()
                 .add(row.outcome, row.results);
         }
-        for label in labels(row.ip_versions, &IP_BITS) {
+        for label in ip_labels(row.ip_versions) {
             counts
                 .ip_version
                 .entry((label, row.bucket))

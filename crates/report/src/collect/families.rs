@@ -15,7 +15,7 @@ use punchr_store::agent::Agent;
 use punchr_store::Outcome;
 use sqlx::{AnyPool, Row};
 
-use super::facts::{labels, TRANSPORT_BITS};
+use super::facts::transport_labels;
 use super::{count, outcome_of};
 use crate::model::{FamilyRow, GroupRow, OutcomeCounts};
 use crate::ReportError;
@@ -45,7 +45,7 @@ impl Tally {
         }
         let attempt = attempt.map_or_else(|| "none".to_owned(), |n| n.to_string());
         *self.by_attempt.entry(attempt).or_default() += results;
-        for label in labels(transports, &TRANSPORT_BITS) {
+        for label in transport_labels(transports) {
             *self.by_transport.entry(label.to_owned()).or_default() += results;
         }
     }

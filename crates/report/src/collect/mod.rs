@@ -11,7 +11,7 @@ mod families;
 mod groups;
 mod summary;
 
-use punchr_store::{now_unix_nanos, Outcome, Store};
+use punchr_store::{now_unix_nanos, Outcome, ReadOnlyStore, Store};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -28,12 +28,15 @@ const MAX_AUTO_BUCKETS: i64 = 60;
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
-/// Builds the report over the results `filter` selects. Derives the facts of results stored since
-/// the last report first, so it needs write access to the database.
-pub async fn build_report(store: &Store, filter: &ReportFilter) -> Result<Report, ReportError> {
+/// Builds the report over the results `filter` selects, reading only. The facts of results the
+/// store's write path did not store (bulk imports, older databases) appear once the store has
+/// derived them ([`refresh_facts`]; the server does that every few seconds).
+pub async fn build_report(
+    store: &ReadOnlyStore,
+    filter: &ReportFilter,
+) -> Result<Report, ReportError> {
     let scope = Scope::resolve(store, filter).await?;
     let pool = store.pool();
-    timed("new facts", facts::refresh(store)).await?;
     let condition = scope.condition("f");
     let span = span(pool, &condition).await?;
     let bucket_seconds = match filter.bucket_seconds {
@@ -121,9 +124,9 @@ async fn span(pool: &AnyPool, condition: &str) -> Result<Span, ReportError> {
     })
 }
 
-/// Derives the facts of the results stored since the last report (see the `0004_report.sql`
-/// migration); returns how many. The server calls this periodically so that reports only ever
-/// derive a few; [`build_report`] calls it too.
+/// Has the store derive the facts of results stored without them (see
+/// [`Store::backfill_report_facts`]); returns how many. The server calls this every few seconds
+/// and `punchr-server report` before it reads.
 pub async fn refresh_facts(store: &Store) -> Result<u64, ReportError> {
     facts::refresh(store).await
 }

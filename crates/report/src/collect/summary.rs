@@ -15,9 +15,9 @@ pub(super) struct SummaryRow {
     /// Start of the time bucket, Unix seconds.
     pub(super) bucket: i64,
     pub(super) outcome: Outcome,
-    /// Bit set, see [`super::facts::TRANSPORT_BITS`].
+    /// Bit set, see [`punchr_store::facts::TRANSPORT_BITS`].
     pub(super) transports: i64,
-    /// Bit set, see [`super::facts::IP_BITS`].
+    /// Bit set, see [`punchr_store::facts::IP_BITS`].
     pub(super) ip_versions: i64,
     pub(super) attempts: i64,
     pub(super) successful_attempt: Option<i64>,

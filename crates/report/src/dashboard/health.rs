@@ -67,8 +67,7 @@ impl ErrorSamples {
     }
 }
 
-/// Every [`SAMPLE_EVERY`] until the dashboard is dropped: samples the server's error total and
-/// derives the report facts of new results, so that no report has many to derive.
+/// Every [`SAMPLE_EVERY`] until the dashboard is dropped: samples the server's error total.
 pub(super) fn spawn_background_work(state: Weak<DashboardState>) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(SAMPLE_EVERY);
@@ -76,9 +75,6 @@ pub(super) fn spawn_background_work(state: Weak<DashboardState>) {
             ticks.tick().await;
             let Some(state) = state.upgrade() else { break };
             sample_errors(&state);
-            if let Err(error) = crate::refresh_facts(&state.store).await {
-                tracing::warn!(target: DASHBOARD, event = "facts_failed", %error, "deriving report facts failed");
-            }
         }
     });
 }

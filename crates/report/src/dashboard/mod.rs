@@ -29,7 +29,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use punchr_store::{now_unix_nanos, Store};
+use punchr_store::{now_unix_nanos, ReadOnlyStore};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
@@ -89,7 +89,7 @@ const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
 ];
 
 pub(crate) struct DashboardState {
-    store: Store,
+    store: ReadOnlyStore,
     metrics: Option<MetricsSource>,
     error_samples: Mutex<health::ErrorSamples>,
     report_cache: Mutex<HashMap<ReportKey, (Instant, Arc<String>)>>,
@@ -97,11 +97,15 @@ pub(crate) struct DashboardState {
     report_turns: Semaphore,
 }
 
-/// The dashboard's routes over `store` (give it a pool of its own: reports must not take the
-/// connections that store results). With `metrics`, the health view shows the server's errors.
-/// While the router is alive, a background task samples them every 15 s and derives the report
-/// facts of new results (call this inside a Tokio runtime).
-pub fn router(store: Store, metrics: Option<MetricsSource>, limits: DashboardLimits) -> Router {
+/// The dashboard's routes over `store` (a pool of its own, [`ReadOnlyStore::connect`]: reports
+/// must not take the connections that store results, and the dashboard never writes). With
+/// `metrics`, the health view shows the server's errors; while the router is alive, a background
+/// task samples them every 15 s (call this inside a Tokio runtime).
+pub fn router(
+    store: ReadOnlyStore,
+    metrics: Option<MetricsSource>,
+    limits: DashboardLimits,
+) -> Router {
     let state = Arc::new(DashboardState {
         store,
         metrics,

@@ -20,7 +20,8 @@ use libp2p_identity::PeerId;
 use multiaddr::Multiaddr;
 use punchr_report::{GroupRow, Report};
 use punchr_store::{
-    ApiKey, ApiKeySecret, AttemptOutcome, NewAttempt, NewHolePunchResult, Outcome, PeerInfo, Store,
+    ApiKey, ApiKeySecret, AttemptOutcome, HolePunchAttemptRecord, HolePunchRecord, Outcome,
+    PeerInfo, Store,
 };
 use punchr_testutil::fixtures;
 
@@ -48,12 +49,12 @@ const QUIC4: &str = "/ip4/198.51.100.20/udp/4001/quic-v1";
 const QUIC6: &str = "/ip6/2a01:4f8::20/udp/4001/quic-v1";
 
 fn attempt(
-    result: &NewHolePunchResult,
+    result: &HolePunchRecord,
     number: i64,
     outcome: AttemptOutcome,
     ended_at: i64,
     addresses: &[&str],
-) -> NewAttempt {
+) -> HolePunchAttemptRecord {
     let error = match outcome {
         AttemptOutcome::Success => None,
         AttemptOutcome::Cancelled => Some("context canceled".to_owned()),
@@ -62,7 +63,7 @@ fn attempt(
             number * 10 + ended_at % 7
         )),
     };
-    NewAttempt {
+    HolePunchAttemptRecord {
         opened_at: result.connect_ended_at + number * 1_000_000,
         started_at: Some(result.connect_ended_at + number * 1_000_000 + 500_000),
         ended_at,
@@ -208,7 +209,8 @@ pub async fn insert(store: &Store) -> Dataset {
         (&kubo_remote, "port-restricted"),
         (&go_remote, "symmetric"),
     ] {
-        punchr_report::lab::label_peer(store, &peer.to_string(), nat, Some("test"))
+        store
+            .label_lab_peer(&peer.to_string(), nat, Some("test"))
             .await
             .expect("label");
     }

@@ -16,7 +16,7 @@ use punchr_proto as pb;
 use punchr_proto::punchr_service_client::PunchrServiceClient;
 use punchr_server::config::Cli;
 use punchr_server::{RunningServer, ServerConfig};
-use punchr_store::{now_unix_nanos, NewConnectionEvent, PeerInfo, Store};
+use punchr_store::{now_unix_nanos, ConnectionEventRecord, PeerInfo, Store};
 use punchr_testutil::fixtures::{peer_id, relay_address};
 use punchr_testutil::TestDb;
 use sqlx::Row;
@@ -228,7 +228,7 @@ pub async fn seed_connection(store: &Store, peer: PeerId, seed: Seed) -> Remote 
         .iter()
         .map(|text| text.parse::<Multiaddr>().expect("valid address")),
     );
-    let event = NewConnectionEvent {
+    let event = ConnectionEventRecord {
         local: PeerInfo {
             peer_id: honeypot().to_base58(),
             agent_version: Some("punchr/honeypot/0.1.0".into()),

@@ -101,7 +101,7 @@ impl Memory {
 
 /// Everything a soak run measured.
 #[derive(Debug, Clone)]
-pub struct SoakReport {
+pub struct SoakSummary {
     /// Simulated clients.
     pub clients: usize,
     /// Host identities over all clients.
@@ -130,7 +130,7 @@ pub struct SoakReport {
     pub honeypot_events: u64,
 }
 
-impl SoakReport {
+impl SoakSummary {
     /// What went wrong in the run, one line each (empty when nothing did): failed calls,
     /// nothing sent, or results the server accepted that the database does not hold. The soak
     /// test asserts this is empty and the soak bench exits non-zero when it is not.
@@ -174,7 +174,7 @@ impl SoakReport {
     }
 }
 
-impl fmt::Display for SoakReport {
+impl fmt::Display for SoakSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.measured_secs();
         writeln!(

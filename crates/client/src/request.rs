@@ -29,7 +29,7 @@ pub struct Latency {
 
 /// Everything a report says besides the classification.
 #[derive(Debug, Clone)]
-pub struct ReportContext {
+pub struct RequestContext {
     /// Peer ID bytes of the host that punched.
     pub client_id: Vec<u8>,
     /// Peer ID bytes of the remote.
@@ -91,7 +91,7 @@ fn wire_latency(latency: &Latency) -> pb::LatencyMeasurement {
 
 /// The request reporting `punch`, with a fresh random report id.
 pub fn track_hole_punch_request(
-    context: &ReportContext,
+    context: &RequestContext,
     punch: &Classified,
 ) -> pb::TrackHolePunchRequest {
     pb::TrackHolePunchRequest {
@@ -191,7 +191,7 @@ mod tests {
                 (String::new(), vec![])
             })
             .classified;
-        let context = ReportContext {
+        let context = RequestContext {
             client_id: vec![1],
             remote_id: vec![2],
             served_addresses: vec![relay.clone()],

@@ -1,11 +1,13 @@
-//! Small rust-libp2p nodes on loopback to build DHTs from, for tests, benchmarks and the lab.
+//! Small rust-libp2p nodes on loopback to build DHTs from, for the honeypot's tests and
+//! benchmarks and the report's Prometheus test (the lab runs real processes instead).
 //!
 //! A [`SimNode`] is a real libp2p host (TCP, noise, yamux, identify, Kademlia, relay client,
 //! ping) in its own task, driven through async methods with results. Two shapes matter:
 //! - a *public DHT server* ([`NodeSpec::public`]): listens on 127.0.0.1, runs Kademlia in server
-//!   mode, optionally a relay server and DCUtR, and announces a lab "internet" address in
-//!   198.18.0.0/15 next to its loopback one, so identify shows a public address as a real server's
-//!   would (on loopback every address is private);
+//!   mode, optionally a relay server and DCUtR, and announces an address in 198.18.0.0/15 next
+//!   to its loopback one, so identify shows a second, non-loopback address as a real server's
+//!   would (198.18.0.0/15 is not routed on the internet, so a test that dials it sends nothing
+//!   out; the public-address rule counts it as private);
 //! - a *NATed peer* ([`NodeSpec::nated`]): no listener, Kademlia client mode, reachable only
 //!   through relay reservations ([`SimNode::reserve`]), optionally with DCUtR (announced on
 //!   direct connections too, as go-libp2p does; see `advertise`).

@@ -1,53 +1,21 @@
-//! NAT type labels for the lab: the lab knows which NAT each of its peers sits behind and writes
-//! it into `lab_labels` (migration `0004_lab_labels.sql`); reports then split results by the
-//! (client NAT, remote NAT) pair. Field campaigns leave the table empty and the split out.
+//! The lab's split of results by NAT: the lab knows which NAT each of its peers sits behind and
+//! has the store write it into `lab_labels` ([`punchr_store::Store::label_lab_peer`], migration
+//! `0004_lab_labels.sql`); reports read the labels and split results by the (client NAT, remote
+//! NAT) pair. Field campaigns leave the table empty and the split out.
 
 use std::collections::BTreeMap;
 
-use punchr_store::{now_unix_nanos, Outcome, Store};
+use punchr_store::{Outcome, ReadOnlyStore};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::{refresh_facts, OutcomeCounts, Rate, ReportError};
-
-/// Labels the peer `peer_id` (base58, as stored in `peers.peer_id`) with `nat_type`, replacing
-/// an earlier label.
-pub async fn label_peer(
-    store: &Store,
-    peer_id: &str,
-    nat_type: &str,
-    note: Option<&str>,
-) -> Result<(), ReportError> {
-    sqlx::query(
-        "INSERT INTO lab_labels (peer_id, nat_type, note, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (peer_id) DO UPDATE SET nat_type = excluded.nat_type, note = excluded.note",
-    )
-    .bind(peer_id)
-    .bind(nat_type)
-    .bind(note)
-    .bind(now_unix_nanos())
-    .execute(store.pool())
-    .await?;
-    Ok(())
-}
-
-/// Records which libp2p implementation the labelled remote `peer_id` runs (the lab's
-/// `impl`), so that cells split by it.
-pub async fn label_implementation(
-    store: &Store,
-    peer_id: &str,
-    implementation: &str,
-) -> Result<(), ReportError> {
-    sqlx::query("UPDATE lab_labels SET implementation = $1 WHERE peer_id = $2")
-        .bind(implementation)
-        .bind(peer_id)
-        .execute(store.pool())
-        .await?;
-    Ok(())
-}
+use crate::{OutcomeCounts, Rate, ReportError};
 
 /// The label of `peer_id`, if any.
-pub async fn peer_label(store: &Store, peer_id: &str) -> Result<Option<String>, ReportError> {
+pub async fn peer_label(
+    store: &ReadOnlyStore,
+    peer_id: &str,
+) -> Result<Option<String>, ReportError> {
     let row = sqlx::query("SELECT nat_type FROM lab_labels WHERE peer_id = $1")
         .bind(peer_id)
         .fetch_optional(store.pool())
@@ -139,8 +107,7 @@ impl NatCell {
 }
 
 /// Every labelled punch, split by (client NAT, remote NAT, transport), in that order.
-pub async fn nat_cells(store: &Store) -> Result<Vec<NatCell>, ReportError> {
-    refresh_facts(store).await?;
+pub async fn nat_cells(store: &ReadOnlyStore) -> Result<Vec<NatCell>, ReportError> {
     let rows = sqlx::query(
         "SELECT COALESCE(lc.nat_type, '?'), COALESCE(lr.nat_type, '?'), r.protocol_filters, \
                 f.transports, f.outcome, f.time_to_direct_ns, a.start_rtt_seconds, \
@@ -219,8 +186,9 @@ pub struct ImplementationRow {
 }
 
 /// Every punch against a labelled remote, by (implementation, role strategy, transport).
-pub async fn implementation_rows(store: &Store) -> Result<Vec<ImplementationRow>, ReportError> {
-    refresh_facts(store).await?;
+pub async fn implementation_rows(
+    store: &ReadOnlyStore,
+) -> Result<Vec<ImplementationRow>, ReportError> {
     let rows = sqlx::query(
         "SELECT COALESCE(lr.implementation, '?'), COALESCE(r.role_strategy, '?'), r.protocol_filters, \
                 f.transports, f.outcome, f.successful_attempt, a.handshake_role \
