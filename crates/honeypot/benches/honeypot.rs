@@ -16,7 +16,7 @@
 //! process to read, when a connection of the churn is not recorded, or when a walk reaches no
 //! server.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/integration/support/mod.rs"]
 mod support;
 
 use std::net::SocketAddr;

@@ -11,7 +11,7 @@
 //! [`SoakSummary`] with per-RPC throughput, p50/p99/max latency, errors by gRPC code, the RSS
 //! baseline (end of warm-up), peak and end, and the results sent next to those stored.
 //!
-//! The soak test of `punchr-server` (`crates/server/tests/soak.rs`, a short run that checks the
+//! The soak test of `punchr-server` (`crates/server/tests/integration/soak.rs`, a short run that checks the
 //! behaviour) and its soak bench (`crates/server/benches/soak.rs`, the figures) run it.
 
 mod client;

@@ -7,7 +7,7 @@
 //! `PUNCHR_SOAK_SECS=600`, on `scripts/pg-scratch start --durable`. `PUNCHR_SOAK_CLIENTS` and
 //! `PUNCHR_SOAK_THINK_MS` change the load. Exits non-zero, without the summary, when the soak
 //! itself failed: a call failed, nothing was sent, or an accepted result was not stored.
-//! The behaviour under load without the figures is the soak test (`tests/soak.rs`).
+//! The behaviour under load without the figures is the soak test (`tests/integration/soak.rs`).
 
 use std::process::ExitCode;
 use std::time::Duration;

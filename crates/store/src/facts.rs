@@ -5,7 +5,7 @@
 //! inside the result's own transaction, so reports never wait for a backfill;
 //! [`Store::backfill_report_facts`] derives, with the same SQL, the facts of results stored any
 //! other way (bulk imports, databases from before the table existed). Reports only read it.
-//! `tests/facts.rs` checks the rules on results of every shape and that a backfill from nothing
+//! `tests/integration/facts.rs` checks the rules on results of every shape and that a backfill from nothing
 //! gives the rows the write path gave.
 
 use sqlx::{AnyConnection, Row};

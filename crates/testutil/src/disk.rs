@@ -49,13 +49,30 @@ impl SmallDisk {
     }
 
     /// Mounts it again with `options`, e.g. `ro` or `rw`.
+    ///
+    /// A read-only remount fails with "busy" while any process holds a file on it open for
+    /// writing. A database closed a moment ago can still be: a child that another test of the
+    /// same binary was spawning at that moment holds a copy of every descriptor until its exec.
+    /// So a busy remount is tried again, for at most 10 s.
     pub fn remount(&self, options: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,{options}")])
-            .arg(self.path())
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "remount {options}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let output = Command::new("mount")
+                .args(["-o", &format!("remount,{options}")])
+                .arg(self.path())
+                .output()
+                .expect("run mount");
+            if output.status.success() {
+                return;
+            }
+            let error = String::from_utf8_lossy(&output.stderr);
+            let busy = error.contains("busy");
+            assert!(
+                busy && std::time::Instant::now() < deadline,
+                "remount {options}: {error}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Fills it to the last byte by growing one file (called again, it takes what was freed

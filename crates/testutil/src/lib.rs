@@ -133,9 +133,11 @@ impl PostgresDatabase {
     /// Creates one on the server of `admin_url`.
     pub async fn create_on(admin_url: &str) -> PostgresDatabase {
         let name = format!("punchr_test_{:016x}", rand::random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap_or_else(|e| {
-            panic!("connect to the test PostgreSQL server at {admin_url}: {e}")
-        });
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("connect to the test PostgreSQL server at {admin_url}: {e}")
+            });
         admin
             .execute(format!("CREATE DATABASE {name}").as_str())
             .await
@@ -157,7 +159,10 @@ impl PostgresDatabase {
 impl Drop for PostgresDatabase {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("kept the PostgreSQL database {} of a failed test", self.name);
+            eprintln!(
+                "kept the PostgreSQL database {} of a failed test",
+                self.name
+            );
             return;
         }
         // Drop runs inside the test's runtime, which cannot block on its own futures: the
