@@ -216,7 +216,7 @@ impl Hooks for Collector {
     fn started(&mut self, lab: &Lab, context: &Context) -> Result<()> {
         let labels = self.labels(lab);
         let implementations = Self::implementations(lab);
-        let store = self.runtime.block_on(async {
+        let (store, reader) = self.runtime.block_on(async {
             // The server created the database and applied the migrations before it listened.
             let db = context.local_db.as_deref().unwrap_or(&context.db);
             let store = Store::open(db)
@@ -234,10 +234,12 @@ impl Hooks for Collector {
                     .await
                     .map_err(|e| LabError::Collect(format!("labelling {peer_id}: {e}")))?;
             }
-            Ok::<_, LabError>(store)
+            // The read-only pool starts its upkeep task on the runtime, so it is made in it.
+            let reader = store.read_only();
+            Ok::<_, LabError>((store, reader))
         })?;
         tracing::info!(target: LAB, event = "peers_labelled", peers = labels.len(), "labelled peers with their NAT types");
-        self.reader = Some(store.read_only());
+        self.reader = Some(reader);
         self.store = Some(store);
         self.planned_cells = Self::cells_of(lab, &self.transports);
         Ok(())

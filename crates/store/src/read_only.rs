@@ -94,7 +94,7 @@ impl ReadOnlyStore {
 
 impl Store {
     /// A read-only handle on this store's database, with a small pool of its own that connects
-    /// when first used.
+    /// when first used. Call it inside a Tokio runtime: the pool starts its upkeep task there.
     pub fn read_only(&self) -> ReadOnlyStore {
         let connect = (*self.pool().connect_options()).clone();
         ReadOnlyStore {
