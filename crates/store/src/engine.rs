@@ -1,3 +1,7 @@
+//! Opening the database: the engine behind a location (a SQLite file or a PostgreSQL URL), the
+//! writer's connection pool with its settings, the embedded migrations, and the check that the
+//! database can be written before a service starts on it.
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,3 +1,6 @@
+//! [`StoreError`]: what can go wrong in the storage layer, with driver errors sorted by what a
+//! caller can do about them (retry later, free disk space, fix the request).
+
 use sqlx::error::DatabaseError;
 use thiserror::Error;
 

@@ -12,6 +12,7 @@ pub mod http;
 pub mod libp2p_peers;
 pub mod logs;
 pub mod postgres;
+pub mod server;
 pub mod sim;
 
 use punchr_store::{Engine, Store};

@@ -17,22 +17,10 @@ pub async fn start_server(
     port: u16,
     extra: &[&str],
 ) -> punchr_server::RunningServer {
-    let port = port.to_string();
-    let mut args = vec![
-        "punchr-server",
-        "--db",
-        location,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--telemetry-port",
-        "0",
-        "--serve-private-relays",
-    ];
-    args.extend_from_slice(extra);
-    let config = punchr_server::config::Cli::parse_from(args).server;
-    punchr_server::start(&config).await.expect("server starts")
+    let mut flags = vec!["--serve-private-relays"];
+    flags.extend_from_slice(extra);
+    let config = punchr_testutil::server::config_on_port(location, port, &flags);
+    punchr_testutil::server::start_with(&config).await
 }
 
 /// Records what the honeypot would have seen of `remote`: a DCUtR peer with its relay address.

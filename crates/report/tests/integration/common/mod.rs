@@ -10,8 +10,6 @@ pub mod dataset;
 
 use std::net::SocketAddr;
 
-use clap::Parser;
-use punchr_server::config::Cli;
 use punchr_server::RunningServer;
 use punchr_testutil::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,24 +23,7 @@ pub async fn start_server(db: &TestDb) -> RunningServer {
 
 /// Like [`start_server`], with `extra` flags.
 pub async fn start_server_with(db: &TestDb, extra: &[&str]) -> RunningServer {
-    let mut args = vec![
-        "punchr-server",
-        "--db",
-        &db.location,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--telemetry-port",
-        "0",
-        "--dashboard-port",
-        "0",
-    ];
-    args.extend_from_slice(extra);
-    let cli = Cli::parse_from(args);
-    punchr_server::start(&cli.server)
-        .await
-        .expect("start the server")
+    punchr_testutil::server::start(&db.location, extra).await
 }
 
 /// The dashboard's address of a server started by [`start_server`].

@@ -9,12 +9,10 @@ pub mod wire;
 
 use std::fmt::Debug;
 
-use clap::Parser;
 use libp2p_identity::PeerId;
 use multiaddr::{Multiaddr, Protocol};
 use punchr_proto as pb;
 use punchr_proto::punchr_service_client::PunchrServiceClient;
-use punchr_server::config::Cli;
 use punchr_server::{RunningServer, ServerConfig};
 use punchr_store::{now_unix_nanos, ConnectionEventRecord, PeerInfo, Store};
 use punchr_testutil::fixtures::{peer_id, relay_address};
@@ -38,29 +36,15 @@ pub const DCUTR: &str = "/libp2p/dcutr";
 // Servers and clients
 // ---------------------------------------------------------------------------------------------
 
-/// The server configuration the command line gives for `--db <db> --port 0 …` plus `extra`
-/// flags, so every other setting is the real default.
+/// The server configuration of `punchr-server --db <db> --port 0 …` plus `extra` flags
+/// (`punchr_testutil::server`), so every other setting is the real default.
 pub fn config(db: &TestDb, extra: &[&str]) -> ServerConfig {
-    let mut args = vec![
-        "punchr-server",
-        "--db",
-        &db.location,
-        "--port",
-        "0",
-        "--telemetry-port",
-        "0",
-        "--host",
-        "127.0.0.1",
-    ];
-    args.extend_from_slice(extra);
-    Cli::parse_from(args).server
+    punchr_testutil::server::config(&db.location, extra)
 }
 
 /// Starts a server on the test database with `extra` flags.
 pub async fn start_server(db: &TestDb, extra: &[&str]) -> RunningServer {
-    punchr_server::start(&config(db, extra))
-        .await
-        .expect("start the server")
+    punchr_testutil::server::start(&db.location, extra).await
 }
 
 /// A gRPC client connected to `server` over plain HTTP/2.
