@@ -73,10 +73,13 @@ fn punchr_client_punches_every_go_libp2p_era_and_kubo_over_tcp_and_quic() {
                 problems.push(format!(
                     "{implementation} {transport:?}: only {decided} decided punches: {cell:?}"
                 ));
-            } else if cell.outcomes.success * 2 <= decided {
+            } else if cell.outcomes.success == 0 {
+                // Each cell must punch at all; its rate is judged over all cells together. On 3
+                // punches "more than half" failed go-v0.40 over TCP (83 % in the long runs,
+                // README) in about 1 CI run of 13; none of 3 has a chance of 0.5 % at that rate,
+                // while a broken implementation or transport still gets nothing through.
                 problems.push(format!(
-                    "{implementation} {transport:?}: {} of {decided} succeeded: {cell:?}",
-                    cell.outcomes.success
+                    "{implementation} {transport:?}: none of {decided} succeeded: {cell:?}"
                 ));
             }
         }
