@@ -39,6 +39,10 @@ const CHUNK_IDS: i64 = 100_000;
 /// transaction that took an id before a faster one committed).
 const LOOKBACK_IDS: i64 = 10_000;
 
+/// The two masks' SQL, built once: the write path derives facts for every result it stores.
+static TRANSPORT_MASK: std::sync::LazyLock<String> = std::sync::LazyLock::new(transport_mask);
+static IP_MASK: std::sync::LazyLock<String> = std::sync::LazyLock::new(ip_mask);
+
 /// SQL for the bit set of transports over the addresses `m` of a group, from [`TRANSPORT_BITS`].
 fn transport_mask() -> String {
     let quoted = |names: &[&str]| {
@@ -125,8 +129,8 @@ pub fn derive_facts_sql(low: i64, high: i64) -> String {
          ) a ON a.result_id = r.id \
          WHERE {r_range} AND NOT EXISTS (SELECT 1 FROM report_facts f WHERE f.result_id = r.id) \
          ON CONFLICT (result_id) DO NOTHING",
-        transports = transport_mask(),
-        ips = ip_mask(),
+        transports = TRANSPORT_MASK.as_str(),
+        ips = IP_MASK.as_str(),
         s_range = range("s.id"),
         t_range = range("t.result_id"),
         r_range = range("r.id"),
